@@ -1,0 +1,1 @@
+"""learner layer (see ../shared/docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""serving layer (see ../shared/docs/architecture.md)."""
