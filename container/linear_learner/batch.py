@@ -19,13 +19,21 @@ class Batch:
     """Rows of data. X: (n, d) float32 ndarray or csr_matrix; y: (n,) float32 or None (inference).
 
     origin names the source (e.g. "channel 'train' file 'part-0.csv'"); first_row is the 1-based line
-    (CSV) or record (RecordIO) number of row 0 in that source, so row i is first_row + i.
+    (CSV) or record (RecordIO) number of row 0 in that source, so row i is first_row + i unless
+    row_numbers (n,) says otherwise (CSV with blank lines skipped).
     """
 
     X: Features
     y: np.ndarray | None
     origin: str = ""
     first_row: int = 1
+    row_numbers: np.ndarray | None = None
+
+    def row_number(self, i: int) -> int:
+        """The line (CSV) or record (RecordIO) number of row i in its source, for error messages."""
+        if self.row_numbers is not None:
+            return int(self.row_numbers[i])
+        return self.first_row + int(i)
 
     @property
     def n_rows(self) -> int:

@@ -1,0 +1,448 @@
+"""aialgs.data.Record payloads <-> Batch, and RecordIO-protobuf prediction responses (contract §12, §13).
+
+Decoding has two paths with identical results. The protobuf library handles every valid record (Float32,
+Float64 and Int32 tensors, any field order). The fast path reads the exact byte layout the SDK writers
+produce for float32/float64 dense and sparse rows straight from the buffer: per record it only locates
+byte ranges; numbers are converted, checked and assembled with numpy in one pass over all records. A buffer
+of equal-length dense records (the usual training file) is decoded without any per-record Python at all.
+Any record that does not match the expected layout goes to the protobuf library.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from google.protobuf.message import DecodeError
+
+from linear_learner.batch import Batch, Predictions
+from linear_learner.codecs import record_pb2
+from linear_learner.codecs.recordio import HEADER, MAGIC, encode_frame, iter_frames
+from linear_learner.errors import ClientError, excerpt
+
+MAX_FEATURES = 2**31 - 1  # CSR column indices are int32; larger shapes are certainly a mistake
+_TENSOR_KINDS = ("float32_tensor", "float64_tensor", "int32_tensor")
+_EXPECTED = "a Float32, Float64 or Int32 tensor"
+# Layout constants of SDK-written records (protobuf tags: field number << 3 | wire type 2).
+_VALUES_ENTRY_KEY = b"\x0a\x06values"
+_TENSOR_TAGS = {0x12: "<f4", 0x1A: "<f8"}  # Value.float32_tensor = 2, Value.float64_tensor = 3
+_LABEL_F32 = b"\x12\x12\x0a\x06values\x12\x08\x12\x06\x0a\x04"
+_LABEL_F64 = b"\x12\x16\x0a\x06values\x12\x0c\x1a\x0a\x0a\x08"
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+@dataclass
+class _Row:
+    """One decoded record: values (float32 ndarray, or raw little-endian bytes of `dtype` on the fast path),
+    sparse keys (uint64 ndarray, raw varint bytes, or None when dense), feature count, label."""
+
+    offset: int
+    values: np.ndarray | memoryview
+    dtype: str
+    keys: np.ndarray | memoryview | None
+    width: int  # dense: number of values; sparse: shape[0]
+    label: float | None
+    payload: memoryview | bytes | None = None  # fast path only: to re-parse a record slowly
+    vpos: int = 0  # fast path only: where values start inside the payload
+
+
+def _fail(source: str, number: int, offset: int, what: str) -> ClientError:
+    return ClientError(f"{source} record {number} (byte {offset}): {what}")
+
+
+def _varint(buf: memoryview, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[i]
+        result |= (b & 0x7F) << shift
+        i += 1
+        if b < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")
+
+
+def _parse_fast(p: memoryview, offset: int) -> _Row | None:
+    """Locate values, keys, shape and label in an SDK-layout float32/float64 record; None if it differs."""
+    try:
+        if p[0] != 0x0A:
+            return None
+        size, i = _varint(p, 1)
+        end = i + size
+        if p[i : i + 8] != _VALUES_ENTRY_KEY or p[i + 8] != 0x12:
+            return None
+        size, i = _varint(p, i + 9)
+        dtype = _TENSOR_TAGS.get(p[i])
+        if dtype is None or i + size != end:
+            return None
+        size, i = _varint(p, i + 1)
+        if i + size != end:
+            return None
+        values = keys = None
+        vpos = i
+        shape: list[int] = []
+        if i < end and p[i] == 0x0A:
+            size, vpos = _varint(p, i + 1)
+            values, i = p[vpos : vpos + size], vpos + size
+            if size % (4 if dtype == "<f4" else 8):
+                return None
+        if i < end and p[i] == 0x12:
+            size, i = _varint(p, i + 1)
+            keys, i = p[i : i + size], i + size
+            if size == 0 or keys[-1] >= 0x80:
+                return None
+            n_keys = size - len(keys.tobytes().translate(None, _HIGH_BYTES))
+        if i < end and p[i] == 0x1A:
+            size, i = _varint(p, i + 1)
+            stop = i + size
+            while i < stop:
+                dim, i = _varint(p, i)
+                shape.append(dim)
+        if i != end or len(shape) > 1 or (keys is not None and not shape):
+            return None
+        n_values = 0 if values is None else len(values) // (4 if dtype == "<f4" else 8)
+        if shape and not (keys is not None or n_values == 0 or n_values == shape[0]):
+            return None  # a dense record whose shape disagrees: the slow path explains it
+        if keys is not None and n_keys != n_values:
+            return None
+        label = None
+        rest = len(p) - end
+        if rest == 20 and p[end : end + 16] == _LABEL_F32:
+            label = struct.unpack_from("<f", p, end + 16)[0]
+        elif rest == 28 and p[end : end + 20] == _LABEL_F64:
+            label = struct.unpack_from("<d", p, end + 20)[0]
+        elif rest:
+            return None
+        sparse = keys is not None or (n_values == 0 and bool(shape))
+        if not sparse and n_values == 0:
+            return None
+        width = shape[0] if sparse else n_values
+        empty = memoryview(b"")
+        vals = values if values is not None else empty
+        row_keys = (keys if keys is not None else empty) if sparse else None
+        return _Row(offset, vals, dtype, row_keys, width, label, p, vpos)
+    except IndexError:
+        return None
+
+
+def _tensor(value: record_pb2.Value, what: str, fail) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    kind = value.WhichOneof("value")
+    if kind not in _TENSOR_KINDS:
+        fail(f"{what} holds {kind or 'nothing'}; expected {_EXPECTED}")
+    tensor = getattr(value, kind)
+    dtype = np.int32 if kind == "int32_tensor" else np.float64
+    return np.array(tensor.values, dtype=dtype), np.array(tensor.keys, dtype=np.uint64), list(tensor.shape)
+
+
+def _parse_slow(p: memoryview | bytes, offset: int, number: int, source: str, want_label: bool) -> _Row:
+    """Decode one record with the protobuf library and validate its structure."""
+
+    def fail(what: str):
+        raise _fail(source, number, offset, what)
+
+    record = record_pb2.Record()
+    try:
+        record.ParseFromString(bytes(p))
+    except DecodeError as exc:
+        fail(
+            f"payload is not an aialgs.data.Record protobuf ({exc}); expected application/x-recordio-protobuf"
+        )
+    if "values" not in record.features:
+        keys = sorted(excerpt(k, 20) for k in record.features)
+        fail(f"features has no 'values' entry (found {keys}); expected features['values'] = {_EXPECTED}")
+    values, keys, shape = _tensor(record.features["values"], "features['values']", fail)
+    if len(keys) and not shape:
+        fail(f"sparse features ({len(keys)} keys) without shape; expected shape = [feature_dim]")
+    if len(keys) and len(keys) != len(values):
+        fail(f"{len(keys)} keys but {len(values)} values; expected one key per value")
+    if len(shape) > 1:
+        fail(f"features shape {excerpt(shape)} has {len(shape)} dimensions; expected [feature_dim]")
+    sparse = len(keys) > 0 or (len(values) == 0 and len(shape) == 1)
+    if not sparse:
+        if len(values) == 0:
+            fail("features['values'] is empty; expected feature values (or keys and shape for a sparse row)")
+        if shape and shape[0] != len(values):
+            fail(f"dense features have {len(values)} values but shape {shape}; expected them to agree")
+    label = None
+    if want_label and "values" in record.label:
+        lvalues, lkeys, _ = _tensor(record.label["values"], "label['values']", fail)
+        if len(lkeys) or len(lvalues) != 1:
+            fail(f"label['values'] has {len(lvalues)} values; expected exactly one label value")
+        label = float(lvalues[0])
+    width = shape[0] if sparse else len(values)
+    return _Row(offset, values.astype(np.float32), "<f4", keys if sparse else None, width, label)
+
+
+def _decode_varints(raw: np.ndarray) -> tuple[np.ndarray, int]:
+    """Packed uint64 varints -> values (vectorised); also the longest varint's byte length (valid: <= 10)."""
+    if raw.size == 0:
+        return np.zeros(0, np.uint64), 0
+    ends = np.flatnonzero(raw < 0x80)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    shifts = (np.arange(raw.size) - np.repeat(starts, lengths)) * 7
+    parts = (raw & 0x7F).astype(np.uint64) << np.minimum(shifts, 63).astype(np.uint64)
+    return np.bitwise_or.reduceat(parts, starts), int(lengths.max())
+
+
+def _row_values(row: _Row) -> np.ndarray:
+    if isinstance(row.values, np.ndarray):
+        return row.values
+    return np.frombuffer(row.values, dtype=row.dtype).astype(np.float32)
+
+
+def _row_keys(row: _Row, source: str, number: int) -> np.ndarray:
+    if row.keys is None:
+        return np.arange(row.width, dtype=np.uint64)
+    if isinstance(row.keys, np.ndarray):
+        return row.keys
+    keys, longest = _decode_varints(np.frombuffer(row.keys, np.uint8))
+    if longest > 10:
+        _parse_slow(row.payload, row.offset, number, source, False)  # raises: varints are at most 10 bytes
+        raise _fail(source, number, row.offset, "sparse key varint longer than 10 bytes")
+    return keys
+
+
+def _flat_values(rows: list[_Row]) -> np.ndarray:
+    dtypes = {r.dtype for r in rows}
+    if len(dtypes) == 1 and all(isinstance(r.values, memoryview) for r in rows):
+        return np.frombuffer(b"".join(r.values for r in rows), dtype=dtypes.pop()).astype(np.float32)
+    return np.concatenate([_row_values(r) for r in rows]).astype(np.float32, copy=False)
+
+
+def _assemble(
+    rows: list[_Row], *, source: str, require_label: bool, feature_dim: int | None, first_record: int
+) -> Batch:
+    """Check rows against each other and feature_dim, then stack them into one dense or CSR Batch."""
+
+    def fail(i: int, what: str) -> ClientError:
+        return _fail(source, first_record + i, rows[i].offset, what)
+
+    n = len(rows)
+    if n == 0:
+        y0 = np.zeros(0, np.float32) if require_label else None
+        return Batch(np.zeros((0, feature_dim or 0), np.float32), y0, origin=source, first_row=first_record)
+    sparse = np.fromiter((r.keys is not None for r in rows), dtype=bool, count=n)
+    widths = [r.width for r in rows]
+    flat = _flat_values(rows)
+    if not sparse.any():
+        d = widths[0]
+        bad = next((i for i, w in enumerate(widths) if w != d), None)
+        if bad is not None:
+            raise fail(
+                bad,
+                f"has {widths[bad]} feature values but record {first_record} has {d}; "
+                "expected every dense record to have the same length",
+            )
+        if feature_dim is not None and d != feature_dim:
+            raise fail(0, f"has {d} feature values; expected feature_dim = {feature_dim}")
+        X: np.ndarray | sp.csr_matrix = flat.reshape(n, d)
+        counts = np.full(n, d, dtype=np.int64)
+    else:
+        first = int(np.argmax(sparse))
+        d = widths[first]
+        if feature_dim is not None and d != feature_dim:
+            raise fail(
+                first,
+                f"sparse shape [{d}] does not match feature_dim = {feature_dim}; expected shape [{feature_dim}]",
+            )
+        if d > MAX_FEATURES:
+            raise fail(
+                first, f"sparse shape [{d}] exceeds {MAX_FEATURES} features; expected shape = [feature_dim]"
+            )
+        bad = next((i for i, w in enumerate(widths) if w != d), None)
+        if bad is not None:
+            kind = "sparse shape" if sparse[bad] else "dense length"
+            raise fail(
+                bad,
+                f"{kind} {widths[bad]} differs from shape [{d}] of record {first_record + first}; "
+                f"expected {d} features in every record",
+            )
+        if sparse.all() and all(isinstance(r.keys, memoryview) for r in rows):
+            raw = np.frombuffer(b"".join(r.keys for r in rows), np.uint8)
+            indices, longest = _decode_varints(raw)
+            if longest > 10:  # find the culprit the slow way
+                indices = np.concatenate([_row_keys(r, source, first_record + i) for i, r in enumerate(rows)])
+        else:
+            indices = np.concatenate([_row_keys(r, source, first_record + i) for i, r in enumerate(rows)])
+        counts = np.fromiter(
+            (
+                len(r.values) // (4 if r.dtype == "<f4" else 8)
+                if isinstance(r.values, memoryview)
+                else len(r.values)
+                for r in rows
+            ),
+            dtype=np.int64,
+            count=n,
+        )
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        out = np.flatnonzero(indices >= np.uint64(d))
+        if out.size:
+            i = int(np.searchsorted(indptr, out[0], side="right")) - 1
+            raise fail(
+                i, f"sparse key {int(indices[out[0]])} is out of range for shape [{d}]; expected keys < {d}"
+            )
+        X = sp.csr_matrix((flat, indices.astype(np.int32), indptr), shape=(n, d))
+    nonfinite = np.flatnonzero(~np.isfinite(flat))
+    if nonfinite.size:
+        pos = int(nonfinite[0])
+        i = int(np.searchsorted(np.cumsum(counts), pos, side="right"))
+        raise fail(
+            i, f"feature value {flat[pos]} is not finite; expected finite numbers (no NaN or infinity)"
+        )
+    y = None
+    if require_label:
+        missing = next((i for i, r in enumerate(rows) if r.label is None), None)
+        if missing is not None:
+            raise fail(missing, "has no label; expected label['values'] with one value in training data")
+        y = np.array([r.label for r in rows], dtype=np.float64).astype(np.float32)
+        nonfinite = np.flatnonzero(~np.isfinite(y))
+        if nonfinite.size:
+            i = int(nonfinite[0])
+            raise fail(i, f"label {rows[i].label} is not finite; expected a finite number")
+    return Batch(X, y, origin=source, first_row=first_record)
+
+
+def decode_payloads(
+    frames: Iterable[tuple[int, bytes | memoryview]],
+    *,
+    source: str,
+    require_label: bool,
+    feature_dim: int | None = None,
+    first_record: int = 1,
+    fast: bool = True,
+) -> Batch:
+    """Decode Record payloads given as (byte offset, payload) frames, e.g. from iter_frames_from_stream.
+
+    X is dense (n, d) float32 unless any record is sparse, then CSR (n, shape[0]). y is (n,) float32 when
+    require_label (training), else None: labels in inference requests are ignored. fast=False forces the
+    protobuf library for every record (tests and benchmarks compare the two).
+    """
+    rows = []
+    for i, (offset, payload) in enumerate(frames):
+        view = payload if isinstance(payload, memoryview) else memoryview(payload)
+        row = _parse_fast(view, offset) if fast else None
+        if row is None:
+            row = _parse_slow(view, offset, first_record + i, source, require_label)
+        rows.append(row)
+    return _assemble(
+        rows, source=source, require_label=require_label, feature_dim=feature_dim, first_record=first_record
+    )
+
+
+def _decode_fixed(view: memoryview, *, source: str, require_label: bool, first_record: int) -> Batch | None:
+    """All-vectorised decode of a buffer of identical-layout dense records (the usual training file).
+
+    Every record must repeat record 1's bytes except its feature and label values; None otherwise, and
+    on anything doubtful (non-finite values), leaving explanations to the general path.
+    """
+    if len(view) < HEADER.size:
+        return None
+    magic, length = HEADER.unpack_from(view, 0)
+    stride = HEADER.size + length + (4 - length % 4) % 4
+    if magic != MAGIC or length >> 29 or len(view) % stride:
+        return None
+    row = _parse_fast(view[HEADER.size : HEADER.size + length], 0)
+    if row is None or row.keys is not None or (require_label and row.label is None):
+        return None
+    arr = np.frombuffer(view, np.uint8).reshape(-1, stride)
+    vstart, vstop = HEADER.size + row.vpos, HEADER.size + row.vpos + len(row.values)
+    lsize = 0 if row.label is None else (4 if HEADER.size + length - vstop == 20 else 8)
+    lstart = HEADER.size + length - lsize
+    if not (
+        (arr[:, :vstart] == arr[0, :vstart]).all() and (arr[:, vstop:lstart] == arr[0, vstop:lstart]).all()
+    ):
+        return None
+    X = np.ascontiguousarray(arr[:, vstart:vstop]).view(row.dtype).astype(np.float32, copy=False)
+    if not np.isfinite(X).all():
+        return None
+    y = None
+    if require_label:
+        y = np.ascontiguousarray(arr[:, lstart : lstart + lsize]).view("<f4" if lsize == 4 else "<f8")
+        y = y.ravel().astype(np.float32)
+        if not np.isfinite(y).all():
+            return None
+    return Batch(X, y, origin=source, first_row=first_record)
+
+
+def decode_records(
+    data: bytes | bytearray | memoryview,
+    *,
+    source: str,
+    require_label: bool,
+    feature_dim: int | None = None,
+    first_record: int = 1,
+    fast: bool = True,
+) -> Batch:
+    """Decode every RecordIO-framed Record in `data` (a whole file or request body) into one Batch.
+
+    Errors are ClientErrors naming `source`, the record number (counted from first_record) and the byte
+    offset of its header. See decode_payloads for the result's shapes and `fast`.
+    """
+    view = memoryview(data).cast("B")
+    if fast:
+        batch = _decode_fixed(view, source=source, require_label=require_label, first_record=first_record)
+        if batch is not None and (feature_dim is None or batch.n_features == feature_dim):
+            return batch
+    frames = iter_frames(view, source=source)
+    return decode_payloads(
+        frames,
+        source=source,
+        require_label=require_label,
+        feature_dim=feature_dim,
+        first_record=first_record,
+        fast=fast,
+    )
+
+
+def _record(values: list[float], label: float | None, keys: list[int] | None = None, width: int = 0) -> bytes:
+    record = record_pb2.Record()
+    tensor = record.features["values"].float32_tensor
+    tensor.values.extend(values)
+    if keys is not None:
+        tensor.keys.extend(keys)
+        tensor.shape.append(width)
+    if label is not None:
+        record.label["values"].float32_tensor.values.append(label)
+    return record.SerializeToString()
+
+
+def encode_batch(X: np.ndarray | sp.spmatrix, y: np.ndarray | None = None) -> bytes:
+    """RecordIO-protobuf bytes for rows of X (dense or sparse) and optional labels y, as float32 tensors.
+
+    Byte-identical to the SDK's write_numpy_to_dense_tensor / write_spmatrix_to_sparse_tensor for float32
+    input, so test fixtures and tools written with either are interchangeable.
+    """
+    labels = None if y is None else np.asarray(y, dtype=np.float32).tolist()
+    payloads = []
+    if sp.issparse(X):
+        csr = sp.csr_matrix(X, dtype=np.float32)
+        for i in range(csr.shape[0]):
+            lo, hi = csr.indptr[i], csr.indptr[i + 1]
+            keys = csr.indices[lo:hi].astype(np.uint64).tolist()
+            label = None if labels is None else labels[i]
+            payloads.append(_record(csr.data[lo:hi].tolist(), label, keys, csr.shape[1]))
+    else:
+        dense = np.asarray(X, dtype=np.float32)
+        for i, row in enumerate(dense.tolist()):
+            payloads.append(_record(row, None if labels is None else labels[i]))
+    return b"".join(encode_frame(p) for p in payloads)
+
+
+def encode_predictions(pred: Predictions) -> bytes:
+    """One Record per row: empty features, label["score"] float32 ([s] or k values) and, for classifiers,
+    label["predicted_label"] float32 [c]. Each Record is built fresh (contract §13 pitfall 1)."""
+    scores = np.asarray(pred.scores, dtype=np.float32).reshape(pred.n_rows, -1).tolist()
+    labels = None if pred.labels is None else np.asarray(pred.labels, dtype=np.float32).tolist()
+    out = []
+    for i, score in enumerate(scores):
+        record = record_pb2.Record()
+        record.label["score"].float32_tensor.values.extend(score)
+        if labels is not None:
+            record.label["predicted_label"].float32_tensor.values.append(labels[i])
+        out.append(encode_frame(record.SerializeToString()))
+    return b"".join(out)

@@ -1,0 +1,84 @@
+"""Feature and label scaling from a sample, applied in place, and folded back into the weights.
+
+Training happens in scaled units (better conditioned, one learning rate fits all features); the
+artifact stores weights folded back into original units so a user can read and apply them directly.
+Sparse data is divided but never centred (reference D6): centring would destroy sparsity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """mean/std: (F,) float32 (mean 0 when not centring, std 1 when not normalising)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    label_mean: float = 0.0
+    label_std: float = 1.0
+
+    def transform_inplace(self, X):
+        """Scale dense rows in place (returns X) or the CSR data array in place."""
+        if sp.issparse(X):
+            X.data /= self.std[X.indices]
+            return X
+        X -= self.mean
+        X /= self.std
+        return X
+
+    def scale_labels(self, y: np.ndarray) -> np.ndarray:
+        return ((y - np.float32(self.label_mean)) / np.float32(self.label_std)).astype(np.float32)
+
+    def fold(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights (F, k) and bias (k,) in scaled units -> original feature and label units."""
+        W64 = W.astype(np.float64) / self.std.astype(np.float64)[:, None]
+        b64 = b.astype(np.float64) - self.mean.astype(np.float64) @ W64
+        W64 *= self.label_std
+        b64 = b64 * self.label_std + self.label_mean
+        return W64.astype(np.float32), b64.astype(np.float32)
+
+
+def _column_stats(X) -> tuple[np.ndarray, np.ndarray]:
+    if sp.issparse(X):
+        n = X.shape[0]
+        mean = np.asarray(X.sum(axis=0), dtype=np.float64).ravel() / n
+        sq = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel() / n
+        var = np.maximum(sq - mean * mean, 0.0)
+        return mean, np.sqrt(var)
+    X64 = np.asarray(X, dtype=np.float64)
+    return X64.mean(axis=0), X64.std(axis=0)
+
+
+def fit_scaler(
+    X,
+    y: np.ndarray | None,
+    *,
+    normalize_data: bool,
+    unbias_data: bool,
+    normalize_label: bool,
+    unbias_label: bool,
+) -> Scaler:
+    """Statistics from the scaler sample; a constant column keeps std 1 so it is left unscaled."""
+    F = X.shape[1]
+    mean, std = _column_stats(X)
+    std = np.where(std > 1e-12, std, 1.0)
+    centre = unbias_data and not sp.issparse(X)
+    label_mean, label_std = 0.0, 1.0
+    if y is not None and len(y):
+        y64 = y.astype(np.float64)
+        if unbias_label:
+            label_mean = float(y64.mean())
+        if normalize_label:
+            s = float(y64.std())
+            label_std = s if s > 1e-12 else 1.0
+    return Scaler(
+        mean=(mean if centre else np.zeros(F)).astype(np.float32),
+        std=(std if normalize_data else np.ones(F)).astype(np.float32),
+        label_mean=label_mean,
+        label_std=label_std,
+    )

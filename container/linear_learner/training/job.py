@@ -1,0 +1,305 @@
+"""Orchestration of one training job: config -> channels -> scaler -> trainer -> selection -> artifact.
+
+Everything cheap is validated before any data is read (hyperparameters, channels, tuning metric) so
+user errors fail in seconds. Only hosts[0] writes the model; the test channel is scored with the
+final model through the same Predictor the endpoint uses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..batch import Batch
+from ..config.channels import (
+    ChannelSpec,
+    Cluster,
+    load_json_config,
+    parse_inputdataconfig,
+    parse_resourceconfig,
+)
+from ..config.hyperparams import Hyperparameters, default_configuration, parse_hyperparameters
+from ..data.reader import read_channel
+from ..env import Paths
+from ..errors import ClientError
+from ..learner.grid import build_grid
+from ..learner.losses import make_loss
+from ..learner.scaler import fit_scaler
+from . import logs
+from .evaluate import final_metrics
+from .finalize import build_artifact, select_model
+from .trainer import EpochReport, Trainer, TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    paths: Paths
+    hp: Hyperparameters
+    channels: dict[str, ChannelSpec]
+    cluster: Cluster
+    content_type_given: dict[str, bool]
+
+
+def load_context(paths: Paths) -> JobContext:
+    """Read and validate every config file; log the three configuration lines like the built-in."""
+    raw_hp = load_json_config(paths.hyperparameters_file, required=False) or {}
+    log.info("Reading default configuration: %s", json.dumps(default_configuration()))
+    log.info("Reading provided configuration from %s: %s", paths.hyperparameters_file, json.dumps(raw_hp))
+    hp = parse_hyperparameters(raw_hp)
+    for warning in hp.warnings:
+        log.warning(warning)
+    raw_channels = load_json_config(paths.inputdataconfig_file, required=False)
+    if raw_channels is None:
+        found = (
+            sorted(p.name for p in paths.data_dir.iterdir() if p.is_dir()) if paths.data_dir.is_dir() else []
+        )
+        raw_channels = {name: {} for name in found}
+        log.info("No %s; using the channel folders found: %s", paths.inputdataconfig_file, found)
+    channels = parse_inputdataconfig(raw_channels)
+    given = {
+        name: isinstance(entry, dict) and bool(entry.get("ContentType"))
+        for name, entry in raw_channels.items()
+    }
+    cluster = parse_resourceconfig(load_json_config(paths.resourceconfig_file, required=False))
+    if hp.tuning_objective_metric:
+        chan = hp.tuning_objective_metric.split(":", 1)[0]
+        if chan not in channels:
+            raise ClientError(
+                f"_tuning_objective_metric '{hp.tuning_objective_metric}' needs a '{chan}' channel, "
+                f"but the job has only: {', '.join(sorted(channels))}"
+            )
+    log.info("Final configuration: %s", json.dumps(hp.as_log_dict()))
+    return JobContext(paths, hp, channels, cluster, given)
+
+
+def _read(ctx: JobContext, name: str, feature_dim: int | None) -> Batch | None:
+    spec = ctx.channels.get(name)
+    if spec is None:
+        return None
+    return read_channel(
+        name,
+        ctx.paths.channel_dir(name),
+        spec.content_type,
+        predictor_type=ctx.hp.predictor_type,
+        num_classes=ctx.hp.num_classes,
+        feature_dim=feature_dim,
+        content_type_given=ctx.content_type_given.get(name, True),
+    )
+
+
+def class_weights(y: np.ndarray, k: int) -> np.ndarray:
+    """Inverse frequency on the sample; an absent class gets 1,000,000 (reference §6)."""
+    counts = np.bincount(y.astype(np.int64), minlength=k).astype(np.float64)
+    freq = counts / max(counts.sum(), 1.0)
+    return np.where(counts > 0, 1.0 / np.maximum(freq, 1e-300), 1_000_000.0).astype(np.float32)
+
+
+def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
+    criterion = "loss"
+    if (
+        hp.predictor_type == "binary_classifier"
+        and hp.binary_classifier_model_selection_criteria != "loss_function"
+    ):
+        criterion = hp.binary_classifier_model_selection_criteria
+    return TrainSettings(
+        predictor_type=hp.predictor_type,
+        num_outputs=k,
+        epochs=hp.epochs,
+        mini_batch_size=hp.mini_batch_size,
+        optimizer=hp.optimizer,
+        momentum=hp.momentum,
+        beta_1=hp.beta_1,
+        beta_2=hp.beta_2,
+        bias_lr_mult=hp.bias_lr_mult,
+        bias_wd_mult=hp.bias_wd_mult,
+        use_bias=hp.use_bias,
+        init_method=hp.init_method,
+        init_scale=hp.init_scale,
+        init_sigma=hp.init_sigma,
+        init_bias=hp.init_bias,
+        use_lr_scheduler=hp.use_lr_scheduler,
+        lr_scheduler_step=hp.lr_scheduler_step,
+        lr_scheduler_factor=hp.lr_scheduler_factor,
+        lr_scheduler_minimum_lr=hp.lr_scheduler_minimum_lr,
+        early_stopping_patience=hp.early_stopping_patience,
+        early_stopping_tolerance=hp.early_stopping_tolerance,
+        criterion=criterion,
+        f_beta=hp.f_beta,
+        target_recall=hp.target_recall,
+        target_precision=hp.target_precision,
+        num_calibration_samples=hp.num_calibration_samples,
+    )
+
+
+def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """The whole job. Raises ClientError for the user's mistakes; writes the model only on success."""
+    t_start = time.time()
+    ctx = load_context(paths)
+    hp, host = ctx.hp, ctx.cluster.current_host
+    if ctx.cluster.is_multi_host:
+        raise ClientError(
+            "multi-host training needs the 'distributed' extra (torch); this build trains on one host only"
+        )
+    train = _read(ctx, "train", hp.feature_dim)
+    feature_dim = train.n_features
+    validation = _read(ctx, "validation", feature_dim)
+    test = _read(ctx, "test", feature_dim)
+    if validation is None:
+        log.info("Validation data is not provided; early stopping and model selection use training data.")
+    k = hp.num_classes if hp.predictor_type == "multiclass_classifier" else 1
+    if hp.mini_batch_size > train.n_rows:
+        log.warning(
+            "mini_batch_size=%d is larger than the %d training records; using one batch per epoch",
+            hp.mini_batch_size,
+            train.n_rows,
+        )
+
+    # Scaler and class statistics from the first num_point_for_scaler records.
+    n_sample = min(hp.num_point_for_scaler, train.n_rows)
+    X_sample, y_sample = train.X[:n_sample], train.y[:n_sample]
+    is_regressor = hp.predictor_type == "regressor"
+    if train.is_sparse and hp.unbias_data:
+        log.info("Sparse data: features are scaled but not centred (unbias_data ignored).")
+    scaler = fit_scaler(
+        X_sample,
+        y_sample if is_regressor else None,
+        normalize_data=hp.normalize_data,
+        unbias_data=hp.unbias_data,
+        normalize_label=hp.normalize_label and is_regressor,
+        unbias_label=hp.unbias_label and is_regressor,
+    )
+    log.info(
+        "Scaling model computed with parameters: %s",
+        {
+            "stdev_weight": float(np.mean(scaler.std)),
+            "mean_weight": float(np.mean(scaler.mean)),
+            "stdev_label": scaler.label_std if is_regressor else None,
+            "mean_label": scaler.label_mean if is_regressor else None,
+        },
+    )
+    positive_ratio, positive_weight = None, 1.0
+    if hp.predictor_type == "binary_classifier":
+        n_pos = float(np.sum(y_sample > 0.5))
+        n_neg = float(len(y_sample) - n_pos)
+        ratio = n_neg / n_pos if n_pos > 0 and n_neg > 0 else 1.0
+        if n_pos == 0 or n_neg == 0:
+            log.warning(
+                "The scaler sample holds only one class; positive_example_weight_mult falls back to 1"
+            )
+        if hp.positive_example_weight_mult == "balanced":
+            positive_weight = ratio
+            log.info("positive_example_weight_mult=balanced -> %s (n_neg/n_pos on the sample)", ratio)
+        elif hp.positive_example_weight_mult == "auto":
+            positive_ratio = ratio
+        else:
+            positive_weight = float(hp.positive_example_weight_mult)
+    weights_per_class = None
+    if hp.predictor_type == "multiclass_classifier" and hp.balance_multiclass_weights:
+        weights_per_class = class_weights(y_sample, k)
+        log.info(
+            "balance_multiclass_weights: class weights %s", [round(float(w), 4) for w in weights_per_class]
+        )
+
+    vary = lambda name: name not in hp.user_set  # noqa: E731
+    grid = build_grid(
+        hp.num_models,
+        learning_rate=hp.learning_rate,
+        wd=hp.wd,
+        l1=hp.l1,
+        vary_learning_rate=vary("learning_rate"),
+        vary_wd=vary("wd"),
+        vary_l1=vary("l1"),
+        positive_weight=positive_weight,
+        positive_ratio=positive_ratio,
+    )
+    loss_args = dict(
+        margin=hp.margin,
+        quantile=hp.quantile,
+        loss_insensitivity=hp.loss_insensitivity,
+        huber_delta=hp.huber_delta,
+    )
+    train_loss = make_loss(hp.loss, label_scale=scaler.label_std, **loss_args)
+    eval_loss = make_loss(hp.loss, **loss_args)
+
+    # Scale the training rows once, in place (they are ours: decoded fresh from the files).
+    X = train.X if train.is_sparse else np.ascontiguousarray(train.X, dtype=np.float32)
+    if sp.issparse(X):
+        X = X.astype(np.float32)
+    scaler.transform_inplace(X)
+    settings = train_settings(hp, k)
+    objective = train_loss.objective_name
+
+    def on_epoch(r: EpochReport) -> None:
+        for m in range(grid.num_models):
+            dims = {"model": m, "Host": host, "Operation": "training", "epoch": r.epoch}
+            metrics = {f"train_{objective}": float(r.train_loss[m])}
+            if r.val_loss is not None:
+                metrics[f"validation_{objective}"] = float(r.val_loss[m])
+            logs.emit(logs.metrics_json(metrics, dims, start=time.time() - r.seconds))
+        logs.emit(logs.epoch_quality(host, r.epoch, "train", objective, float(r.train_loss[0])))
+        if r.val_loss is not None:
+            logs.emit(logs.epoch_quality(host, r.epoch, "validation", objective, float(r.val_loss[0])))
+        finite = r.criterion_values[np.isfinite(r.criterion_values)]
+        if finite.size:
+            value = float(finite.max() if r.maximize else finite.min())
+            logs.emit(logs.early_stopping(host, r.epoch, r.criterion_name, value))
+        if r.improved:
+            log.info("Epoch %d: Loss improved. Updating best model", r.epoch)
+        logs.emit(logs.progress(host, 100.0 * (r.epoch + 1) / hp.epochs))
+        logs.emit(logs.throughput(host, r.records_per_second))
+
+    trainer = Trainer(settings, grid, train_loss, eval_loss, scaler, weights_per_class, should_stop, on_epoch)
+    val_X = validation.X if validation is not None else None
+    val_y = validation.y if validation is not None else None
+    t_train = time.time()
+    result = trainer.fit(X, train.y, val_X, val_y)
+    if result.epochs_run < hp.epochs:
+        logs.emit(logs.progress(host, 100.0))
+
+    # Selection data: validation, else the training rows (scaled -> evaluate via scaled weights).
+    winner, calibration = select_model(trainer, result, hp, train, X, validation)
+    artifact = build_artifact(hp, trainer, result, winner, calibration, scaler, feature_dim, grid)
+    log.info("Best model found for hyperparameters: %s", json.dumps(artifact.selected_model))
+    if calibration is not None:
+        log.info(
+            "Calibrated threshold %s for %s: precision %.4f, recall %.4f on the selection data",
+            repr(calibration.threshold),
+            hp.binary_classifier_model_selection_criteria,
+            calibration.precision,
+            calibration.recall,
+        )
+    report_channels = {"validation": validation} if validation is not None else {"train": train}
+    if test is not None:
+        report_channels["test"] = test
+    else:
+        log.info("Test data is not provided.")
+    results = final_metrics(artifact, report_channels, hp, host, scaled_train=X)
+    if ctx.cluster.is_master:
+        from ..model.artifact import save_artifact
+
+        save_artifact(artifact, paths.model_dir)
+    from .report import write_report
+
+    write_report(paths.output_data_dir, artifact, results, hp)
+    t_end = time.time()
+    logs.emit(
+        logs.metrics_json(
+            {
+                "totaltime": (t_end - t_start) * 1000,
+                "setuptime": (t_train - t_start) * 1000,
+                "update.time": (t_end - t_train) * 1000,
+                "epochs": float(result.epochs_run),
+            },
+            {"Host": host, "Operation": "training"},
+            start=t_start,
+            end=t_end,
+        )
+    )

@@ -1,0 +1,292 @@
+"""The epoch loop for all models at once: one GEMM forward and one backward per mini-batch.
+
+Parameters of M models with K outputs live in one (F, K*M) matrix laid out class-major (column
+k*M + m), so the softmax reductions run over contiguous model blocks. Per-model learning rate, wd,
+l1 and positive weight are column vectors. Each model keeps its best-epoch parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import TrainingInterrupted
+from ..learner.calibration import calibrate
+from ..learner.grid import ModelGrid
+from ..learner.links import sigmoid
+from ..learner.losses import Loss
+from ..learner.optimizers import Optimizer, scheduled_lr
+from ..learner.scaler import Scaler
+from ..learner.selection import BestPerModel, EarlyStopping
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Plain values the loop needs (the Hyperparameters object stays in the job layer)."""
+
+    predictor_type: str
+    num_outputs: int
+    epochs: int
+    mini_batch_size: int
+    optimizer: str
+    momentum: float
+    beta_1: float
+    beta_2: float
+    bias_lr_mult: float
+    bias_wd_mult: float
+    use_bias: bool
+    init_method: str
+    init_scale: float
+    init_sigma: float
+    init_bias: float
+    use_lr_scheduler: bool
+    lr_scheduler_step: int
+    lr_scheduler_factor: float
+    lr_scheduler_minimum_lr: float
+    early_stopping_patience: int
+    early_stopping_tolerance: float
+    criterion: str  # binary selection criterion, or "loss"
+    f_beta: float = 1.0
+    target_recall: float = 0.8
+    target_precision: float = 0.8
+    num_calibration_samples: int = 10_000_000
+    seed: int = 0
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    train_loss: np.ndarray  # (M,)
+    val_loss: np.ndarray | None  # (M,)
+    criterion_values: np.ndarray  # (M,) the per-model early-stopping value
+    criterion_name: str
+    maximize: bool
+    improved: bool
+    records_per_second: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    W: np.ndarray  # (F, K*M) best-epoch parameters per model, scaled units
+    b: np.ndarray  # (K*M,)
+    epochs_run: int
+    best_values: np.ndarray  # (M,)
+    history: list[EpochReport] = field(default_factory=list)
+
+    def model(self, m: int, num_models: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cols = np.arange(k) * num_models + m
+        return self.W[:, cols].copy(), self.b[cols].copy()
+
+
+def sample_weights(predictor_type: str, y: np.ndarray, grid: ModelGrid, class_weights: np.ndarray | None):
+    """(B, M) or (B, 1) weights: positive weight per model (binary), class weight (multiclass)."""
+    if predictor_type == "binary_classifier" and np.any(grid.positive_weight != 1):
+        return np.where(y[:, None] > 0.5, grid.positive_weight[None, :], np.float32(1.0)).astype(np.float32)
+    if predictor_type == "multiclass_classifier" and class_weights is not None:
+        return class_weights[y.astype(np.int64)][:, None].astype(np.float32)
+    return np.ones((y.shape[0], 1), np.float32)
+
+
+def init_parameters(F: int, K: int, M: int, s: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Model m's columns drawn from its own generator seeded by m (seed + m), so runs repeat."""
+    W = np.empty((F, K * M), np.float32)
+    for m in range(M):
+        rng = np.random.default_rng(s.seed + m)
+        cols = np.arange(K) * M + m
+        if s.init_method == "normal":
+            W[:, cols] = rng.normal(0.0, s.init_sigma, size=(F, K))
+        else:
+            W[:, cols] = rng.uniform(-s.init_scale, s.init_scale, size=(F, K))
+    b = np.full(K * M, s.init_bias if s.use_bias else 0.0, np.float32)
+    return W, b
+
+
+class Trainer:
+    """Trains M models on in-memory, already-scaled training data."""
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        grid: ModelGrid,
+        train_loss: Loss,
+        eval_loss: Loss,
+        scaler: Scaler,
+        class_weights: np.ndarray | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_epoch: Callable[[EpochReport], None] = lambda r: None,
+    ) -> None:
+        self.s = settings
+        self.grid = grid
+        self.train_loss = train_loss
+        self.eval_loss = eval_loss
+        self.scaler = scaler
+        self.class_weights = class_weights
+        self.should_stop = should_stop
+        self.on_epoch = on_epoch
+        self.M = grid.num_models
+        self.K = settings.num_outputs
+
+    # ---- evaluation on raw (unscaled) data through folded weights -------------------------------
+    def raw_scores(self, X, W: np.ndarray, b: np.ndarray, *, scaled: bool = False) -> np.ndarray:
+        """Scores (n, K, M) in original label units, all models at once.
+
+        X holds raw features (folded weights are used) unless `scaled` says it was already scaled.
+        """
+        if scaled:
+            Wf, bf = W, b
+        else:
+            Wf = (W / self.scaler.std[:, None]).astype(np.float32)
+            bf = b - self.scaler.mean @ Wf
+        f = np.asarray(X @ Wf) + bf
+        if self.scaler.label_std != 1.0 or self.scaler.label_mean != 0.0:
+            f = f * np.float32(self.scaler.label_std) + np.float32(self.scaler.label_mean)
+        return f.reshape(X.shape[0], self.K, self.M)
+
+    def evaluate(
+        self, X, y: np.ndarray, W: np.ndarray, b: np.ndarray, *, scaled: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model (objective loss (M,), criterion value (M,)); binary criteria calibrated."""
+        S = self.raw_scores(X, W, b, scaled=scaled)
+        w = sample_weights(self.s.predictor_type, y, self.grid, self.class_weights)
+        losses = self.eval_loss.value(S, y, w)
+        objective = losses.sum(axis=0) / (w.sum(axis=0) if w.shape[1] > 1 else w.sum())
+        if self.s.criterion == "loss":
+            return objective, objective
+        n = min(len(y), self.s.num_calibration_samples)
+        scores = S[:n, 0, :]
+        if self.train_loss.name == "logistic":
+            scores = sigmoid(scores)
+        crit = np.array(
+            [
+                calibrate(
+                    y[:n],
+                    scores[:, m],
+                    self.s.criterion,
+                    beta=self.s.f_beta,
+                    target_recall=self.s.target_recall,
+                    target_precision=self.s.target_precision,
+                ).value
+                if np.all(np.isfinite(scores[:, m]))
+                else np.nan
+                for m in range(self.M)
+            ]
+        )
+        return objective, crit
+
+    # ---- the loop --------------------------------------------------------------------------------
+    def fit(self, X, y: np.ndarray, X_val=None, y_val=None) -> TrainResult:
+        s, M, K = self.s, self.M, self.K
+        n, F = X.shape
+        W, b = init_parameters(F, K, M, s)
+        opt = Optimizer(
+            s.optimizer,
+            W.shape,
+            momentum=s.momentum,
+            beta_1=s.beta_1,
+            beta_2=s.beta_2,
+            bias_lr_mult=s.bias_lr_mult,
+            bias_wd_mult=s.bias_wd_mult,
+        )
+        cols = lambda v: np.tile(v.astype(np.float32), K)  # noqa: E731  (M,) -> (K*M,) class-major
+        base_lr, wd, l1 = cols(self.grid.learning_rate), cols(self.grid.wd), cols(self.grid.l1)
+        y_train = self.scaler.scale_labels(y) if s.predictor_type == "regressor" else y
+        w_all = sample_weights(s.predictor_type, y, self.grid, self.class_weights)
+        has_val = X_val is not None and y_val is not None and len(y_val) > 0
+        maximize = s.criterion != "loss" and has_val
+        crit_name = self._criterion_name(has_val)
+        stopper = EarlyStopping(s.early_stopping_patience, s.early_stopping_tolerance, maximize)
+        best = BestPerModel(maximize)
+        best_W, best_b = W.copy(), b.copy()
+        history: list[EpochReport] = []
+        B = max(1, min(s.mini_batch_size, n))
+        S_buf = np.empty((B, K * M), np.float32)
+        epochs_run = 0
+        for epoch in range(s.epochs):
+            t0 = time.perf_counter()
+            perm = np.random.default_rng(s.seed * 1_000_003 + epoch).permutation(n)
+            Xe = X[perm]
+            ye, we = y_train[perm], w_all[perm]
+            loss_sum = np.zeros(M, np.float64)
+            weight_sum = np.zeros(M, np.float64)
+            for start in range(0, n, B):
+                if self.should_stop():
+                    raise TrainingInterrupted(f"stopped during epoch {epoch}")
+                xb = Xe[start : start + B]
+                bs = xb.shape[0]
+                S = S_buf[:bs]
+                if sp.issparse(xb):
+                    S[...] = xb @ W
+                else:
+                    np.matmul(xb, W, out=S)
+                S += b
+                wb = we[start : start + B]
+                lval, G = self.train_loss.value_and_grad(S.reshape(bs, K, M), ye[start : start + B], wb)
+                loss_sum += lval.sum(axis=0)
+                weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
+                G = G.reshape(bs, K * M)
+                G /= np.float32(bs)
+                gW = np.asarray(xb.T @ G, dtype=np.float32)
+                gb = G.sum(axis=0)
+                lr = scheduled_lr(
+                    base_lr,
+                    opt.t,
+                    enabled=s.use_lr_scheduler,
+                    step=s.lr_scheduler_step,
+                    factor=s.lr_scheduler_factor,
+                    minimum=s.lr_scheduler_minimum_lr,
+                )
+                opt.step(W, b, gW, gb, lr, wd, l1, update_bias=s.use_bias)
+            epochs_run = epoch + 1
+            train_loss = loss_sum / np.maximum(weight_sum, 1e-12)
+            diverged = ~np.isfinite(W).all(axis=0).reshape(K, M).all(axis=0)
+            train_loss[diverged] = np.nan
+            val_loss = None
+            if has_val:
+                val_loss, crit = self.evaluate(X_val, y_val, W, b)
+                val_loss = np.where(diverged, np.nan, val_loss)
+                crit = np.where(diverged, np.nan, crit)
+            else:
+                crit = train_loss
+            improved_models = best.update(crit)
+            for m in np.flatnonzero(improved_models):
+                c = np.arange(K) * M + m
+                best_W[:, c] = W[:, c]
+                best_b[c] = b[c]
+            finite = crit[np.isfinite(crit)]
+            overall = (finite.max() if maximize else finite.min()) if finite.size else np.nan
+            improved = stopper.update(float(overall))
+            seconds = time.perf_counter() - t0
+            report = EpochReport(
+                epoch,
+                train_loss,
+                val_loss,
+                crit,
+                crit_name,
+                maximize,
+                improved,
+                n / max(seconds, 1e-9),
+                seconds,
+            )
+            history.append(report)
+            self.on_epoch(report)
+            if not finite.size:
+                break
+            if stopper.should_stop:
+                log.info("Early stop condition met. Stopping training.")
+                break
+        return TrainResult(best_W, best_b, epochs_run, best.values, history)
+
+    def _criterion_name(self, has_val: bool) -> str:
+        if not has_val:
+            return f"train_{self.train_loss.objective_name}"
+        if self.s.criterion == "loss":
+            return f"validation_{self.eval_loss.objective_name}"
+        return f"sampled_{self.s.criterion}"
