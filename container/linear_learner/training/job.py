@@ -32,9 +32,10 @@ from ..learner.grid import build_grid
 from ..learner.losses import make_loss
 from ..learner.scaler import fit_scaler
 from . import logs
+from .data_feed import InMemoryFeed
 from .evaluate import final_metrics
 from .finalize import build_artifact, select_model
-from .trainer import EpochReport, Trainer, TrainSettings
+from .trainer import EpochReport, Trainer, TrainSettings, sample_weights
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +257,23 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         logs.emit(logs.progress(host, 100.0 * (r.epoch + 1) / hp.epochs))
         logs.emit(logs.throughput(host, r.records_per_second))
 
-    trainer = Trainer(settings, grid, train_loss, eval_loss, scaler, weights_per_class, should_stop, on_epoch)
+    trainer = Trainer(
+        settings,
+        grid,
+        train_loss,
+        eval_loss,
+        scaler,
+        weights_per_class,
+        should_stop,
+        on_epoch,
+        n_features=feature_dim,
+    )
+    y_train = scaler.scale_labels(train.y) if is_regressor else train.y
+    feed = InMemoryFeed(X, y_train, sample_weights(hp.predictor_type, train.y, grid, weights_per_class))
     val_X = validation.X if validation is not None else None
     val_y = validation.y if validation is not None else None
     t_train = time.time()
-    result = trainer.fit(X, train.y, val_X, val_y)
+    result = trainer.fit(feed, val_X, val_y)
     if result.epochs_run < hp.epochs:
         logs.emit(logs.progress(host, 100.0))
 

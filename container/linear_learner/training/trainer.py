@@ -23,6 +23,8 @@ from ..learner.losses import Loss
 from ..learner.optimizers import Optimizer, scheduled_lr
 from ..learner.scaler import Scaler
 from ..learner.selection import BestPerModel, EarlyStopping
+from .comm import Comm, SingleHost
+from .data_feed import EpochFeed
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,9 @@ class Trainer:
         class_weights: np.ndarray | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         on_epoch: Callable[[EpochReport], None] = lambda r: None,
+        *,
+        n_features: int,
+        comm: Comm | None = None,
     ) -> None:
         self.s = settings
         self.grid = grid
@@ -131,6 +136,8 @@ class Trainer:
         self.class_weights = class_weights
         self.should_stop = should_stop
         self.on_epoch = on_epoch
+        self.n_features = n_features
+        self.comm = comm or SingleHost()
         self.M = grid.num_models
         self.K = settings.num_outputs
 
@@ -182,10 +189,11 @@ class Trainer:
         return objective, crit
 
     # ---- the loop --------------------------------------------------------------------------------
-    def fit(self, X, y: np.ndarray, X_val=None, y_val=None) -> TrainResult:
+    def fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
+        """Train on `feed` (rows already scaled); validate on raw X_val through folded weights."""
         s, M, K = self.s, self.M, self.K
-        n, F = X.shape
-        W, b = init_parameters(F, K, M, s)
+        n = feed.n_rows
+        W, b = init_parameters(self.n_features, K, M, s)
         opt = Optimizer(
             s.optimizer,
             W.shape,
@@ -197,8 +205,6 @@ class Trainer:
         )
         cols = lambda v: np.tile(v.astype(np.float32), K)  # noqa: E731  (M,) -> (K*M,) class-major
         base_lr, wd, l1 = cols(self.grid.learning_rate), cols(self.grid.wd), cols(self.grid.l1)
-        y_train = self.scaler.scale_labels(y) if s.predictor_type == "regressor" else y
-        w_all = sample_weights(s.predictor_type, y, self.grid, self.class_weights)
         has_val = X_val is not None and y_val is not None and len(y_val) > 0
         maximize = s.criterion != "loss" and has_val
         crit_name = self._criterion_name(has_val)
@@ -209,32 +215,35 @@ class Trainer:
         B = max(1, min(s.mini_batch_size, n))
         S_buf = np.empty((B, K * M), np.float32)
         epochs_run = 0
+        debug = log.isEnabledFor(logging.DEBUG)
         for epoch in range(s.epochs):
             t0 = time.perf_counter()
-            perm = np.random.default_rng(s.seed * 1_000_003 + epoch).permutation(n)
-            Xe = X[perm]
-            ye, we = y_train[perm], w_all[perm]
             loss_sum = np.zeros(M, np.float64)
             weight_sum = np.zeros(M, np.float64)
-            for start in range(0, n, B):
+            rows_seen = 0
+            for xb, yb, wb in feed.batches(epoch, B):
                 if self.should_stop():
                     raise TrainingInterrupted(f"stopped during epoch {epoch}")
-                xb = Xe[start : start + B]
                 bs = xb.shape[0]
+                rows_seen += bs
                 S = S_buf[:bs]
                 if sp.issparse(xb):
                     S[...] = xb @ W
                 else:
                     np.matmul(xb, W, out=S)
                 S += b
-                wb = we[start : start + B]
-                lval, G = self.train_loss.value_and_grad(S.reshape(bs, K, M), ye[start : start + B], wb)
+                lval, G = self.train_loss.value_and_grad(S.reshape(bs, K, M), yb, wb)
                 loss_sum += lval.sum(axis=0)
                 weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
                 G = G.reshape(bs, K * M)
                 G /= np.float32(bs)
                 gW = np.asarray(xb.T @ G, dtype=np.float32)
                 gb = G.sum(axis=0)
+                if self.comm.world_size > 1:
+                    self.comm.allreduce_sum(gW)
+                    self.comm.allreduce_sum(gb)
+                    gW /= np.float32(self.comm.world_size)
+                    gb /= np.float32(self.comm.world_size)
                 lr = scheduled_lr(
                     base_lr,
                     opt.t,
@@ -243,8 +252,12 @@ class Trainer:
                     factor=s.lr_scheduler_factor,
                     minimum=s.lr_scheduler_minimum_lr,
                 )
+                if debug and opt.t % max(1, s.lr_scheduler_step) == 0:
+                    log.debug("update %d: learning_rate of model 0 = %r", opt.t, float(lr[0]))
                 opt.step(W, b, gW, gb, lr, wd, l1, update_bias=s.use_bias)
             epochs_run = epoch + 1
+            self.comm.allreduce_sum(loss_sum)
+            self.comm.allreduce_sum(weight_sum)
             train_loss = loss_sum / np.maximum(weight_sum, 1e-12)
             diverged = ~np.isfinite(W).all(axis=0).reshape(K, M).all(axis=0)
             train_loss[diverged] = np.nan
@@ -272,7 +285,7 @@ class Trainer:
                 crit_name,
                 maximize,
                 improved,
-                n / max(seconds, 1e-9),
+                rows_seen / max(seconds, 1e-9),
                 seconds,
             )
             history.append(report)
