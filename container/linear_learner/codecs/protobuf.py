@@ -95,7 +95,7 @@ def _parse_fast(p: memoryview, offset: int) -> _Row | None:
             keys, i = p[i : i + size], i + size
             if size == 0 or keys[-1] >= 0x80:
                 return None
-            n_keys = size - len(keys.tobytes().translate(None, _HIGH_BYTES))
+            n_keys = len(keys.tobytes().translate(None, _HIGH_BYTES))  # bytes < 0x80 end a varint
         if i < end and p[i] == 0x1A:
             size, i = _varint(p, i + 1)
             stop = i + size
@@ -113,8 +113,8 @@ def _parse_fast(p: memoryview, offset: int) -> _Row | None:
         rest = len(p) - end
         if rest == 20 and p[end : end + 16] == _LABEL_F32:
             label = struct.unpack_from("<f", p, end + 16)[0]
-        elif rest == 28 and p[end : end + 20] == _LABEL_F64:
-            label = struct.unpack_from("<d", p, end + 20)[0]
+        elif rest == 24 and p[end : end + 16] == _LABEL_F64:
+            label = struct.unpack_from("<d", p, end + 16)[0]
         elif rest:
             return None
         sparse = keys is not None or (n_values == 0 and bool(shape))
