@@ -1,0 +1,78 @@
+# Open Linear Learner: a SageMaker algorithm image. SageMaker runs `docker run IMAGE train` and
+# `docker run IMAGE serve`; the argument goes to the exec-form ENTRYPOINT below.
+#
+#   docker build -t open-linear-learner .                                   # default: official slim Python
+#   docker build --build-arg INSTALL_EXTRAS=distributed -t oll:dist .       # + torch for multi-host training
+#   docker build --build-arg BASE_IMAGE=localhost/oll-base:bookworm ...     # machines with no registry
+#                                                                           # (local_test/build_image.sh)
+#
+# BASE_IMAGE must provide python3 (>= 3.11, for tomllib) with the venv module; both stages use it, so the venv's
+# interpreter symlink stays valid in the final image.
+ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+
+# "" (default image) or "distributed" (adds the project's pinned torch extra).
+ARG INSTALL_EXTRAS=""
+# Optional pip sources, visible only in this stage's RUN steps (never in the final image). For a CPU-only
+# torch in production: --build-arg PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_EXTRA_INDEX_URL=""
+ARG PIP_FIND_LINKS=""
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_DEFAULT_TIMEOUT=180 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python3 -m venv /opt/venv
+
+WORKDIR /src
+
+# Dependencies first, from pyproject.toml alone, so code changes do not reinstall numpy/scipy.
+COPY pyproject.toml ./
+RUN python3 -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+print("\n".join(p["dependencies"] + [r for e in filter(None, sys.argv[1].split(",")) \
+for r in p["optional-dependencies"][e]]))' "$INSTALL_EXTRAS" >/tmp/requirements.txt
+RUN set -eu; \
+    [ -n "$PIP_EXTRA_INDEX_URL" ] && export PIP_EXTRA_INDEX_URL || unset PIP_EXTRA_INDEX_URL; \
+    [ -n "$PIP_FIND_LINKS" ] && export PIP_FIND_LINKS || unset PIP_FIND_LINKS; \
+    cat /tmp/requirements.txt; \
+    /opt/venv/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
+
+# Then the package itself, as a wheel (no editable install, no source tree in the image).
+COPY pyproject.toml README.md* ./
+COPY container ./container
+RUN set -eu; \
+    /opt/venv/bin/pip install --no-deps . ; \
+    /opt/venv/bin/pip check; \
+    /opt/venv/bin/pip uninstall -y pip setuptools wheel >/dev/null 2>&1 || true; \
+    # The scientific wheels ship their own test suites (~55 MB) that nothing imports at run time.
+    for pkg in numpy scipy matplotlib; do \
+        find "/opt/venv/lib/python3"*"/site-packages/$pkg" -depth -type d -name tests -exec rm -rf {} + ; \
+    done; \
+    /opt/venv/bin/linear-learner --help >/dev/null 2>&1 || echo "note: linear-learner --help did not succeed"
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
+
+LABEL org.opencontainers.image.title="open-linear-learner" \
+      org.opencontainers.image.description="SageMaker-compatible Linear Learner algorithm (train and serve)" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+
+# Only the venv: no compilers, pip caches or source tree. Files are root-owned and world-readable, so the
+# image also runs under an arbitrary --user; the only writable paths it needs are /opt/ml (mounted) and /tmp.
+COPY --from=builder /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=TRUE \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib
+
+WORKDIR /opt/program
+EXPOSE 8080
+
+# Exec form: linear-learner is PID 1 and receives SageMaker's SIGTERM itself (contract §1, §7).
+ENTRYPOINT ["linear-learner"]

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the product image from the repository's Dockerfile with podman (the engine local_test/engine.sh
+# sets up), on the debootstrap base from local_test/base_image.sh, and prints its size.
+#
+#   local_test/build_image.sh                    -> open-linear-learner:latest
+#   IMAGE=oll:dist INSTALL_EXTRAS=distributed local_test/build_image.sh    (torch variant)
+#   BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm local_test/build_image.sh  (where a registry is reachable)
+#
+# --network host: pip in the build reaches the package index exactly as this host does. When /opt/wheels
+# (this machine's local wheel directory, named by the host pip config's find-links) exists, it is mounted
+# read-only into the build and used as PIP_FIND_LINKS, so the distributed variant takes the CPU torch wheel
+# from disk instead of a multi-GB CUDA build. Prints the image name on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-open-linear-learner:latest}
+INSTALL_EXTRAS=${INSTALL_EXTRAS:-}
+log() { echo "build_image.sh: $*" >&2; }
+
+if [ -z "${BASE_IMAGE:-}" ]; then
+    BASE_IMAGE=$(local_test/base_image.sh)
+fi
+
+args=(--network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "INSTALL_EXTRAS=$INSTALL_EXTRAS" -t "$IMAGE")
+WHEELS=${OLL_WHEELS_DIR:-/opt/wheels}
+if [ -n "$INSTALL_EXTRAS" ] && [ -d "$WHEELS" ]; then
+    args+=(--volume "$WHEELS:$WHEELS:ro" --build-arg "PIP_FIND_LINKS=$WHEELS")
+fi
+
+start=$(date +%s)
+log "podman build ${args[*]} ."
+podman build "${args[@]}" . >&2
+# (No `podman image prune` here: podman keeps its build cache as untagged images, and pruning them
+# would make every rebuild reinstall all dependencies.)
+size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
+log "built $IMAGE in $(( $(date +%s) - start )) s; image size $(( size / 1000000 )) MB ($size bytes)"
+echo "$IMAGE"
