@@ -380,3 +380,40 @@ def test_sdk_hyperparameters_parse_to_what_the_sdk_meant(sdk_session, kwargs: di
         else:
             assert got == LEGACY.get(value, value) and type(got) is type(LEGACY.get(value, value)), name
     assert h.user_set >= {k for k, v in kwargs.items() if v != "auto" and k != "num_classes"}
+
+
+# ---- class_names (our addition: names for the evaluation report and the artifact) ----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["Fair", "Good", "Very Good"]',
+        "Fair, Good,Very Good",
+        "['Fair', 'Good', 'Very Good']",
+        '"Fair,Good,Very Good"',
+    ],
+)
+def test_class_names_as_json_list_comma_separated_or_sdk_str(text: str) -> None:
+    h = parse(**MC, class_names=text)
+    assert h.class_names == ("Fair", "Good", "Very Good")
+    assert json.loads(json.dumps(h.as_log_dict()))["class_names"] == ["Fair", "Good", "Very Good"]
+
+
+def test_class_names_default_is_none_and_binary_needs_two() -> None:
+    assert parse(**MC).class_names is None
+    assert parse(**BIN, class_names="benign,malignant").class_names == ("benign", "malignant")
+    assert "binary_classifier needs 2" in error({**BIN, "class_names": "a,b,c"})
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("a,b", "2 names given, num_classes=3 needs 3"), ("a,,c", "non-empty"), ("a,a,b", "repeated: a")],
+)
+def test_class_names_problems_are_named(text: str, fragment: str) -> None:
+    assert fragment in error({**MC, "class_names": text})
+
+
+def test_class_names_ignored_for_regressor_with_a_warning() -> None:
+    h = parse(**REG, class_names="a,b")
+    assert h.class_names is None and any("class_names" in w for w in h.warnings)

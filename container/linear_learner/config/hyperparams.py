@@ -73,6 +73,7 @@ class Hyperparameters:
     quantile: float
     loss_insensitivity: float
     huber_delta: float
+    class_names: tuple[str, ...] | None
     # Not hyperparameters of the table:
     tuning_objective_metric: str | None
     log_level: str
@@ -128,6 +129,8 @@ def parse_value(param: Param, text: str) -> tuple[object, str | None]:
         if word in ("true", "false"):
             return word == "true", None
         return None, f"{param.name}: must be {param.describe()} (got {shown})"
+    if param.kind is Kind.NAMES:
+        return parse_names(param.name, text)
     if param.kind is Kind.ENUM:
         word = param.aliases.get(word, word)
         if word in param.choices:
@@ -148,6 +151,32 @@ def parse_value(param: Param, text: str) -> tuple[object, str | None]:
     if not param.bounds.contains(number):
         return None, f"{param.name}: must be {param.describe()} (got {shown})"
     return number, None
+
+
+def parse_names(name: str, text: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """`["Fair","Good"]`, `Fair,Good` or the SDK's str() of a list (`['Fair', 'Good']`) -> names.
+
+    No eval: a bracketed text that is not JSON is split on commas and each item's quotes stripped.
+    """
+    items: list[object]
+    try:
+        decoded = json.loads(text) if text.startswith("[") else None
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, list):
+        items = decoded
+    else:
+        body = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+        items = [item.strip().strip("'\"") for item in body.split(",")]
+    names = tuple(str(item).strip() for item in items)
+    if len(names) < 2 or any(not n for n in names):
+        return None, (
+            f"{name}: needs at least 2 non-empty names, as a JSON list or comma-separated (got '{excerpt(text)}')"
+        )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        return None, f"{name}: names must be unique (repeated: {', '.join(duplicates)})"
+    return names, None
 
 
 def _unknown(name: str) -> str:
@@ -271,6 +300,15 @@ def _cross_field_rules(
         values["num_classes"] = None
         if "num_classes" in given:
             warnings.append(f"num_classes is ignored for predictor_type '{ptype}'")
+
+    names = values.get("class_names")
+    if isinstance(names, tuple):
+        expected = 2 if ptype == schema.BINARY else values.get("num_classes")
+        if ptype == schema.REGRESSOR:
+            values["class_names"] = None  # the applies_to warning below says it is ignored
+        elif isinstance(expected, int) and len(names) != expected:
+            which = "binary_classifier" if ptype == schema.BINARY else f"num_classes={expected}"
+            problems.append(f"class_names: {len(names)} names given, {which} needs {expected}")
 
     loss = values.get("loss")
     allowed = schema.LOSSES_BY_TYPE.get(str(ptype))

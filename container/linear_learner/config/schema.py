@@ -58,6 +58,7 @@ class Kind(str, Enum):
     FLOAT = "float"
     BOOL = "bool"
     ENUM = "enum"
+    NAMES = "names"  # a JSON list of strings or comma-separated names (class_names)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class Param:
             text = "one of " + ", ".join(self.choices)
         elif self.kind is Kind.BOOL:
             text = "true or false"
+        elif self.kind is Kind.NAMES:
+            text = "a JSON list of names or comma-separated names"
         else:
             noun = "an integer" if self.kind is Kind.INT else "a number"
             text = f"{noun} {self.bounds.describe()}".rstrip()
@@ -240,6 +243,10 @@ PARAMS: tuple[Param, ...] = (
       applies_to=frozenset({REGRESSOR})),
     P("huber_delta", K.FLOAT, "Delta of huber_loss, label units.", "1.0", GT0,
       applies_to=frozenset({REGRESSOR})),
+    # Not in the built-in: names for the evaluation report's plots, kept in the model artifact.
+    P("class_names", K.NAMES, "Class names in label order (num_classes entries, or 2 for binary).", "auto",
+      tokens=_AUTO, auto=_const(None), auto_doc="class indices 0..k-1",
+      applies_to=frozenset({BINARY, MULTICLASS})),
 )
 # fmt: on
 del P, K

@@ -119,5 +119,6 @@ def build_artifact(
         normalize_data=hp.normalize_data,
         unbias_data=bool(np.any(scaler.mean != 0)),
         selected_model=selected,
+        class_names=list(hp.class_names) if hp.class_names else None,
         extra=extra,
     )
