@@ -436,7 +436,7 @@ def encode_batch(X: np.ndarray | sp.spmatrix, y: np.ndarray | None = None) -> by
 def encode_predictions(pred: Predictions) -> bytes:
     """One Record per row: empty features, label["score"] float32 ([s] or k values) and, for classifiers,
     label["predicted_label"] float32 [c]. Each Record is built fresh (contract §13 pitfall 1)."""
-    scores = np.asarray(pred.scores, dtype=np.float32).reshape(pred.n_rows, -1).tolist()
+    scores = np.asarray(pred.scores, dtype=np.float32).reshape(pred.n_rows, -1 if pred.n_rows else 1).tolist()
     labels = None if pred.labels is None else np.asarray(pred.labels, dtype=np.float32).tolist()
     out = []
     for i, score in enumerate(scores):
