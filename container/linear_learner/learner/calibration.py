@@ -44,6 +44,16 @@ def _curve(y: np.ndarray, scores: np.ndarray):
     return thr, precision, recall, accuracy
 
 
+def _middle_of_best(values: np.ndarray) -> int:
+    """Among thresholds that tie for the best value, the middle one.
+
+    On small calibration sets many thresholds reach the same accuracy; the first of them hugs the
+    extreme scores and generalises worst, the middle one leaves the most room on both sides.
+    """
+    best = np.flatnonzero(values >= values.max() - 1e-12)
+    return int(best[len(best) // 2])
+
+
 def calibrate(
     y: np.ndarray,
     scores: np.ndarray,
@@ -54,7 +64,7 @@ def calibrate(
     target_precision: float = 0.8,
     default_threshold: float = 0.5,
 ) -> Calibration:
-    """Choose the threshold that optimises `criterion` on (y, scores); ties -> the first found."""
+    """Choose the threshold that optimises `criterion` on (y, scores) (ties: see _middle_of_best)."""
     if y.size == 0:
         return Calibration(default_threshold, 0.0, 0.0, 0.0, False)
     thr, precision, recall, accuracy = _curve(y, scores)
@@ -66,13 +76,13 @@ def calibrate(
         r = tp / max(float(pos.sum()), 1.0)
         return Calibration(default_threshold, float(np.mean(pred == pos)), p, r)
     if criterion == "accuracy":
-        i = int(np.argmax(accuracy))
+        i = _middle_of_best(accuracy)
         value = accuracy[i]
     elif criterion == "f_beta":
         b2 = beta * beta
         denom = b2 * precision + recall
         f = np.divide((1 + b2) * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-        i = int(np.argmax(f))
+        i = _middle_of_best(f)
         value = f[i]
     elif criterion == "precision_at_target_recall":
         ok = recall >= target_recall

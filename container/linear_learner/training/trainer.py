@@ -268,14 +268,18 @@ class Trainer:
                 crit = np.where(diverged, np.nan, crit)
             else:
                 crit = train_loss
-            improved_models = best.update(crit)
+            tiebreak = val_loss if (has_val and maximize) else None
+            improved_models = best.update(crit, tiebreak)
             for m in np.flatnonzero(improved_models):
                 c = np.arange(K) * M + m
                 best_W[:, c] = W[:, c]
                 best_b[c] = b[c]
             finite = crit[np.isfinite(crit)]
             overall = (finite.max() if maximize else finite.min()) if finite.size else np.nan
-            improved = stopper.update(float(overall))
+            tb = None
+            if tiebreak is not None and np.isfinite(tiebreak).any():
+                tb = float(np.nanmin(np.where(np.isfinite(tiebreak), tiebreak, np.nan)))
+            improved = stopper.update(float(overall), tb)
             seconds = time.perf_counter() - t0
             report = EpochReport(
                 epoch,
