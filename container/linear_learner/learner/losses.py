@@ -122,11 +122,11 @@ def _logistic(loss: Loss, f, y, need_grad):
     value = y * _softplus(-f) + (1.0 - y) * _softplus(f)
     if not need_grad:
         return value, None
-    p = np.empty_like(f)
-    np.negative(f, out=p)
-    np.exp(p, out=p)
+    # sigma(f) = (1 + tanh(f/2)) / 2: no overflow (and no warning spam) for large |f|.
+    p = np.multiply(f, 0.5)
+    np.tanh(p, out=p)
     p += 1.0
-    np.reciprocal(p, out=p)
+    p *= 0.5
     return value, p - y
 
 

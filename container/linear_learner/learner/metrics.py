@@ -2,7 +2,7 @@
 
 Definitions where the built-in is silent follow reference §5.4: binary accuracy/precision/recall/F
 at the calibrated threshold, roc_auc on the score, dcg = mean 1/log2(1 + rank of the true class),
-macro_* = unweighted class means, balanced accuracy = mean per-class recall.
+macro_* = unweighted means over the classes seen as label or prediction, balanced accuracy = mean per-class recall.
 """
 
 from __future__ import annotations
@@ -77,14 +77,18 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray, top_k: int, beta: float
     b2 = beta * beta
     denom = b2 * precision + recall
     f = np.divide((1 + b2) * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    present = support > 0
+    # macro_* average over the classes that occur as a label or a prediction (scikit-learn's
+    # average="macro"): a class that never occurs says nothing, one that is only predicted counts 0.
+    seen = (support > 0) | (predicted > 0)
+    present = support > 0  # balanced accuracy: mean recall over the true classes
+    macro = lambda v: float(v[seen].mean()) if seen.any() else 0.0  # noqa: E731
     return {
         "multiclass_accuracy": float(np.mean(pred == yi)) if n else 0.0,
         f"multiclass_top_k_accuracy_{top_k}": float(np.mean(rank <= top_k)) if n else 0.0,
         "dcg": float(np.mean(1.0 / np.log2(1.0 + rank))) if n else 0.0,
-        "macro_recall": float(recall[present].mean()) if present.any() else 0.0,
-        "macro_precision": float(precision.mean()),
-        f"macro_f_{beta:.3f}": float(f.mean()),
+        "macro_recall": macro(recall),
+        "macro_precision": macro(precision),
+        f"macro_f_{beta:.3f}": macro(f),
         "multiclass_balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "multiclass_log_loss": float(np.mean(-np.log(np.clip(true_p, 1e-15, 1.0)))) if n else 0.0,
     }
