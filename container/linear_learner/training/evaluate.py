@@ -14,6 +14,7 @@ from ..learner.losses import make_loss
 from ..model.artifact import ModelArtifact
 from ..model.predictor import Predictor
 from . import logs
+from .comm import Comm
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,13 @@ def _objective(artifact: ModelArtifact, hp: Hyperparameters, y: np.ndarray, pred
 
 
 def channel_metrics(
-    artifact: ModelArtifact, hp: Hyperparameters, batch: Batch, predictor: Predictor
+    artifact: ModelArtifact, hp: Hyperparameters, batch: Batch, predictor: Predictor, comm: Comm | None = None
 ) -> ChannelResult:
     raw = predictor.raw(batch.X)
     pred = predictor.predict(batch.X)
     y = batch.y
+    if comm is not None and comm.world_size > 1:  # metrics over every host's rows (shards)
+        y, raw, pred = _gather(comm, y, raw, pred)
     objective_name = make_loss(hp.loss).objective_name
     out: dict[str, float] = {objective_name: _objective(artifact, hp, y, pred, raw)}
     extra: dict = {}
@@ -73,10 +76,28 @@ def channel_metrics(
     return ChannelResult(batch.origin, out, y, pred, extra)
 
 
+def _gather(comm: Comm, y: np.ndarray, raw: np.ndarray, pred: Predictions):
+    from .distributed import allgather_rows
+
+    if pred.labels is None:
+        y, raw, scores = allgather_rows(comm, y, raw, pred.scores)
+        return y, raw, Predictions(scores, None)
+    y, raw, scores, labels = allgather_rows(comm, y, raw, pred.scores, pred.labels)
+    return y, raw, Predictions(scores, labels)
+
+
 def final_metrics(
-    artifact: ModelArtifact, channels: dict[str, Batch], hp: Hyperparameters, host: str, scaled_train=None
+    artifact: ModelArtifact,
+    channels: dict[str, Batch],
+    hp: Hyperparameters,
+    host: str,
+    scaled_train=None,
+    comm: Comm | None = None,
 ) -> dict[str, ChannelResult]:
-    """Score each channel with the final model and print `#<chan>_score` and `#quality_metric` lines."""
+    """Score each channel with the final model and print `#<chan>_score` and `#quality_metric` lines.
+
+    With several hosts every host computes the same metrics over all shards; only hosts[0] prints.
+    """
     results: dict[str, ChannelResult] = {}
     for name, batch in channels.items():
         if name == "train" and scaled_train is not None:
@@ -84,11 +105,13 @@ def final_metrics(
             predictor = _scaled_predictor(artifact)
         else:
             predictor = Predictor(artifact)
-        result = channel_metrics(artifact, hp, batch, predictor)
+        result = channel_metrics(artifact, hp, batch, predictor, comm)
         result.channel = name
+        results[name] = result
+        if comm is not None and not comm.is_master:
+            continue
         for metric, value in result.metrics.items():
             logs.emit(logs.channel_score(host, name, metric, value))
         for metric, value in result.metrics.items():
             logs.emit(logs.final_quality(host, name, metric, value, logs.is_loss_metric(metric)))
-        results[name] = result
     return results

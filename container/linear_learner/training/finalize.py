@@ -34,9 +34,12 @@ def select_model(
     else:
         X, y, scaled = X_scaled, train.y, True
     if hp.predictor_type == "binary_classifier":
-        n = min(len(y), hp.num_calibration_samples)
+        n = min(len(y), trainer.calibration_share())  # each host's part of the budget
         X, y = X[:n], y[:n]
     objective, crit = trainer.evaluate(X, y, result.W, result.b, scaled=scaled)
+    # A model that never had a finite epoch still holds its initial weights: it must not win.
+    never_finite = ~np.isfinite(result.best_values)
+    objective, crit = np.where(never_finite, np.nan, objective), np.where(never_finite, np.nan, crit)
     by_criterion = trainer.s.criterion != "loss"
     winner = best_model(crit if by_criterion else objective, maximize=by_criterion)
     if winner is None:
@@ -48,6 +51,10 @@ def select_model(
     scores = trainer.raw_scores(X, result.W, result.b, scaled=scaled)[:, 0, winner]
     if hp.loss == "logistic":
         scores = sigmoid(scores)
+    if trainer.comm.world_size > 1:  # calibrate on every host's selection rows
+        from .distributed import allgather_rows
+
+        y, scores = allgather_rows(trainer.comm, y, np.ascontiguousarray(scores))
     criterion = hp.binary_classifier_model_selection_criteria
     cal = calibrate(
         y,

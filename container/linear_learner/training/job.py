@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,15 +28,18 @@ from ..config.channels import (
 )
 from ..config.hyperparams import Hyperparameters, default_configuration, parse_hyperparameters
 from ..data.reader import read_channel
+from ..data.sources import list_channel_files
+from ..data.streaming import StreamedRows, StreamSettings
 from ..env import Paths
 from ..errors import ClientError
 from ..learner.grid import build_grid
 from ..learner.losses import make_loss
 from ..learner.scaler import fit_scaler
-from . import logs
-from .data_feed import InMemoryFeed
-from .evaluate import final_metrics
+from . import distributed, logs
+from .comm import Comm
+from .data_feed import InMemoryFeed, StreamingFeed
 from .finalize import build_artifact, select_model
+from .streamed import open_stream, prepare_chunks, score_channels, streamed_channel
 from .trainer import EpochReport, Trainer, TrainSettings, sample_weights
 
 log = logging.getLogger(__name__)
@@ -81,10 +86,39 @@ def load_context(paths: Paths) -> JobContext:
     return JobContext(paths, hp, channels, cluster, given)
 
 
-def _read(ctx: JobContext, name: str, feature_dim: int | None) -> Batch | None:
+def _streams(ctx: JobContext, spec: ChannelSpec, settings: StreamSettings) -> bool:
+    """Pipe mode, or File-mode data beyond the memory budget (data/streaming.py), is read as a stream."""
+    if spec.is_pipe:
+        return True
+    if settings.fits_in_memory(list_channel_files(ctx.paths.channel_dir(spec.name), spec.name)):
+        return False
+    log.info(
+        "channel '%s' exceeds the memory budget of %d bytes; streaming it", spec.name, settings.memory_budget
+    )
+    return True
+
+
+def _empty_shard(ctx: JobContext, spec: ChannelSpec) -> bool:
+    """An optional File-mode channel whose ShardedByS3Key shard gave this host no files: say so, carry on."""
+    if spec.name == "train" or spec.is_pipe or spec.distribution != "ShardedByS3Key":
+        return False
+    try:
+        list_channel_files(ctx.paths.channel_dir(spec.name), spec.name)
+    except ClientError:
+        log.info("channel '%s': this host's ShardedByS3Key shard is empty; carrying on without it", spec.name)
+        return True
+    return False
+
+
+def _read(
+    ctx: JobContext, name: str, feature_dim: int | None, settings: StreamSettings | None = None
+) -> Batch | None:
     spec = ctx.channels.get(name)
-    if spec is None:
+    if spec is None or _empty_shard(ctx, spec):
         return None
+    if settings is not None and _streams(ctx, spec, settings):
+        sharded = spec.distribution == "ShardedByS3Key"
+        return streamed_channel(open_stream(spec, ctx.paths, ctx.hp, settings, feature_dim, sharded))
     return read_channel(
         name,
         ctx.paths.channel_dir(name),
@@ -96,9 +130,11 @@ def _read(ctx: JobContext, name: str, feature_dim: int | None) -> Batch | None:
     )
 
 
-def class_weights(y: np.ndarray, k: int) -> np.ndarray:
-    """Inverse frequency on the sample; an absent class gets 1,000,000 (reference §6)."""
+def class_weights(y: np.ndarray, k: int, comm: Comm | None = None) -> np.ndarray:
+    """Inverse frequency on the sample (every host's, with comm); an absent class gets 1,000,000 (reference §6)."""
     counts = np.bincount(y.astype(np.int64), minlength=k).astype(np.float64)
+    if comm is not None:
+        comm.allreduce_sum(counts)
     freq = counts / max(counts.sum(), 1.0)
     return np.where(counts > 0, 1.0 / np.maximum(freq, 1e-300), 1_000_000.0).astype(np.float32)
 
@@ -145,14 +181,29 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     t_start = time.time()
     ctx = load_context(paths)
     hp, host = ctx.hp, ctx.cluster.current_host
-    if ctx.cluster.is_multi_host:
-        raise ClientError(
-            "multi-host training needs the 'distributed' extra (torch); this build trains on one host only"
+    if hp.log_level == "debug":  # `_log_level=debug` (reference §1.1): e.g. the scheduled lr per step
+        logging.getLogger().setLevel(logging.DEBUG)
+    comm = distributed.connect(ctx.cluster, should_stop)  # SingleHost (torch never imported) for one host
+    settings = StreamSettings.from_environ(os.environ)
+    feed: InMemoryFeed | StreamingFeed | None = None
+    if comm.world_size > 1:
+        read = distributed.shard_reader(
+            lambda name, fd: _read(ctx, name, fd), paths.channel_dir, ctx.channels
         )
-    train = _read(ctx, "train", hp.feature_dim)
+        shards = distributed.read_shards(comm, ctx.cluster.hosts, read, hp.feature_dim)
+        train, validation, test = shards.train, shards.validation, shards.test
+    else:
+        if _streams(ctx, ctx.channels["train"], settings):
+            # The first pass stays open: its first rows are the scaler sample, the rest epoch 0.
+            stream = open_stream(ctx.channels["train"], ctx.paths, hp, settings, hp.feature_dim)
+            feed = StreamingFeed(stream, shuffle_buffer_bytes=settings.shuffle_buffer_bytes)
+            train = feed.prime(max(hp.num_point_for_scaler, hp.mini_batch_size))
+        else:
+            train = _read(ctx, "train", hp.feature_dim)
+        validation = _read(ctx, "validation", train.n_features, settings)
+        test = _read(ctx, "test", train.n_features, settings)
     feature_dim = train.n_features
-    validation = _read(ctx, "validation", feature_dim)
-    test = _read(ctx, "test", feature_dim)
+    any_sparse = shards.any_sparse if comm.world_size > 1 else train.is_sparse
     if validation is None:
         log.info("Validation data is not provided; early stopping and model selection use training data.")
     k = hp.num_classes if hp.predictor_type == "multiclass_classifier" else 1
@@ -164,18 +215,27 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         )
 
     # Scaler and class statistics from the first num_point_for_scaler records.
-    n_sample = min(hp.num_point_for_scaler, train.n_rows)
+    n_sample = min(distributed.share(hp.num_point_for_scaler, comm), train.n_rows)
     X_sample, y_sample = train.X[:n_sample], train.y[:n_sample]
     is_regressor = hp.predictor_type == "regressor"
     if train.is_sparse and hp.unbias_data:
         log.info("Sparse data: features are scaled but not centred (unbias_data ignored).")
-    scaler = fit_scaler(
+    if not hp.use_bias and (hp.unbias_data or (hp.unbias_label and is_regressor)):
+        # Centring adds -mean·w (+ label mean) to the folded bias: a model without a bias must pass
+        # through the origin in the user's units, so use_bias=false wins over an explicit unbias_*.
+        log.warning("use_bias=false: unbias_data/unbias_label ignored so the model keeps bias 0")
+    fit = (
+        fit_scaler
+        if comm.world_size == 1
+        else partial(distributed.fit_scaler_all, comm, any_sparse=any_sparse)
+    )
+    scaler = fit(
         X_sample,
         y_sample if is_regressor else None,
         normalize_data=hp.normalize_data,
-        unbias_data=hp.unbias_data,
+        unbias_data=hp.unbias_data and hp.use_bias,
         normalize_label=hp.normalize_label and is_regressor,
-        unbias_label=hp.unbias_label and is_regressor,
+        unbias_label=hp.unbias_label and is_regressor and hp.use_bias,
     )
     log.info(
         "Scaling model computed with parameters: %s",
@@ -190,6 +250,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     if hp.predictor_type == "binary_classifier":
         n_pos = float(np.sum(y_sample > 0.5))
         n_neg = float(len(y_sample) - n_pos)
+        n_pos, n_neg = distributed.sum_counts(comm, n_pos, n_neg)  # over every host's sample
         ratio = n_neg / n_pos if n_pos > 0 and n_neg > 0 else 1.0
         if n_pos == 0 or n_neg == 0:
             log.warning(
@@ -204,7 +265,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             positive_weight = float(hp.positive_example_weight_mult)
     weights_per_class = None
     if hp.predictor_type == "multiclass_classifier" and hp.balance_multiclass_weights:
-        weights_per_class = class_weights(y_sample, k)
+        weights_per_class = class_weights(y_sample, k, comm)
         log.info(
             "balance_multiclass_weights: class weights %s", [round(float(w), 4) for w in weights_per_class]
         )
@@ -231,14 +292,18 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     eval_loss = make_loss(hp.loss, **loss_args)
 
     # Scale the training rows once, in place (they are ours: decoded fresh from the files).
-    X = train.X if train.is_sparse else np.ascontiguousarray(train.X, dtype=np.float32)
-    if sp.issparse(X):
-        X = X.astype(np.float32)
-    scaler.transform_inplace(X)
+    if feed is None:
+        X = train.X if train.is_sparse else np.ascontiguousarray(train.X, dtype=np.float32)
+        if sp.issparse(X):
+            X = X.astype(np.float32)
+        scaler.transform_inplace(X)
     settings = train_settings(hp, k)
     objective = train_loss.objective_name
 
     def on_epoch(r: EpochReport) -> None:
+        if not comm.is_master:  # reduced values are the same on every host: hosts[0] prints them
+            logs.emit(logs.progress(host, 100.0 * (r.epoch + 1) / hp.epochs))
+            return
         for m in range(grid.num_models):
             dims = {"model": m, "Host": host, "Operation": "training", "epoch": r.epoch}
             metrics = {f"train_{objective}": float(r.train_loss[m])}
@@ -267,9 +332,15 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         should_stop,
         on_epoch,
         n_features=feature_dim,
+        comm=comm,
     )
-    y_train = scaler.scale_labels(train.y) if is_regressor else train.y
-    feed = InMemoryFeed(X, y_train, sample_weights(hp.predictor_type, train.y, grid, weights_per_class))
+    if feed is None:
+        y_train = scaler.scale_labels(train.y) if is_regressor else train.y
+        feed = InMemoryFeed(X, y_train, sample_weights(hp.predictor_type, train.y, grid, weights_per_class))
+    else:
+        feed.configure(prepare_chunks(scaler, hp.predictor_type, grid, weights_per_class, is_regressor))
+    if comm.world_size > 1:
+        feed = distributed.synced_feed(comm, feed, hp.mini_batch_size, X, feed.w.shape[1])
     val_X = validation.X if validation is not None else None
     val_y = validation.y if validation is not None else None
     t_train = time.time()
@@ -277,8 +348,20 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     if result.epochs_run < hp.epochs:
         logs.emit(logs.progress(host, 100.0))
 
+    sel_train = train
+    if isinstance(feed, StreamingFeed):
+        # Streamed training rows, read again when needed: raw for the report, scaled for selection,
+        # which holds (rows, K*M) scores and so is bounded to a share of the memory budget.
+        train = Batch(
+            StreamedRows(feed.stream, feed.n_rows, feature_dim), feed.labels, origin="channel 'train'"
+        )
+        limit = max(10_000, settings.memory_budget // (16 * k * grid.num_models))
+        X = StreamedRows(feed.stream, feed.n_rows, feature_dim, scaler.transform_inplace, limit)
+        if validation is None:
+            log.info("Model selection on the first %d of %d streamed training records", X.n_rows, feed.n_rows)
+        sel_train = Batch(X, feed.labels[: X.n_rows], origin=train.origin)
     # Selection data: validation, else the training rows (scaled -> evaluate via scaled weights).
-    winner, calibration = select_model(trainer, result, hp, train, X, validation)
+    winner, calibration = select_model(trainer, result, hp, sel_train, X, validation)
     artifact = build_artifact(hp, trainer, result, winner, calibration, scaler, feature_dim, grid)
     log.info("Best model found for hyperparameters: %s", json.dumps(artifact.selected_model))
     if calibration is not None:
@@ -294,7 +377,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         report_channels["test"] = test
     else:
         log.info("Test data is not provided.")
-    results = final_metrics(artifact, report_channels, hp, host, scaled_train=X)
+    results = score_channels(artifact, report_channels, hp, host, scaled_train=X, comm=comm)
     if ctx.cluster.is_master:
         from ..model.artifact import save_artifact
 
@@ -316,3 +399,5 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             end=t_end,
         )
     )
+    comm.barrier()  # hosts finish together: a host that failed after training fails the others too
+    comm.close()

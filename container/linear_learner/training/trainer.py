@@ -165,16 +165,23 @@ class Trainer:
         w = sample_weights(self.s.predictor_type, y, self.grid, self.class_weights)
         losses = self.eval_loss.value(S, y, w)
         objective = losses.sum(axis=0) / (w.sum(axis=0) if w.shape[1] > 1 else w.sum())
+        if self.comm.world_size > 1:
+            objective = self._objective_all_hosts(losses, w)
         if self.s.criterion == "loss":
             return objective, objective
-        n = min(len(y), self.s.num_calibration_samples)
+        n = min(len(y), self.calibration_share())
         scores = S[:n, 0, :]
         if self.train_loss.name == "logistic":
             scores = sigmoid(scores)
+        y_cal = y[:n]
+        if self.comm.world_size > 1:
+            from .distributed import allgather_rows
+
+            y_cal, scores = allgather_rows(self.comm, y_cal, np.ascontiguousarray(scores))
         crit = np.array(
             [
                 calibrate(
-                    y[:n],
+                    y_cal,
                     scores[:, m],
                     self.s.criterion,
                     beta=self.s.f_beta,
@@ -205,7 +212,8 @@ class Trainer:
         )
         cols = lambda v: np.tile(v.astype(np.float32), K)  # noqa: E731  (M,) -> (K*M,) class-major
         base_lr, wd, l1 = cols(self.grid.learning_rate), cols(self.grid.wd), cols(self.grid.l1)
-        has_val = X_val is not None and y_val is not None and len(y_val) > 0
+        # multi-host: a host with an empty validation shard still joins every evaluation round
+        has_val = X_val is not None and y_val is not None and (len(y_val) > 0 or self.comm.world_size > 1)
         maximize = s.criterion != "loss" and has_val
         crit_name = self._criterion_name(has_val)
         stopper = EarlyStopping(s.early_stopping_patience, s.early_stopping_tolerance, maximize)
@@ -236,14 +244,12 @@ class Trainer:
                 loss_sum += lval.sum(axis=0)
                 weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
                 G = G.reshape(bs, K * M)
-                G /= np.float32(bs)
-                gW = np.asarray(xb.T @ G, dtype=np.float32)
-                gb = G.sum(axis=0)
                 if self.comm.world_size > 1:
-                    self.comm.allreduce_sum(gW)
-                    self.comm.allreduce_sum(gb)
-                    gW /= np.float32(self.comm.world_size)
-                    gb /= np.float32(self.comm.world_size)
+                    gW, gb = self._global_gradient(xb, G, bs)
+                else:
+                    G /= np.float32(bs)
+                    gW = np.asarray(xb.T @ G, dtype=np.float32)
+                    gb = G.sum(axis=0)
                 lr = scheduled_lr(
                     base_lr,
                     opt.t,
@@ -300,6 +306,37 @@ class Trainer:
                 log.info("Early stop condition met. Stopping training.")
                 break
         return TrainResult(best_W, best_b, epochs_run, best.values, history)
+
+    # ---- multi-host reductions (training/distributed.py explains why) ----------------------------
+    def _global_gradient(self, xb, G: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean gradient over this step's rows on all hosts: one allreduce of [X^T G, sum G, rows].
+
+        Summing unnormalised gradients and dividing by the total row count keeps uneven and empty
+        batches (a short shard padded by SyncedFeed) weighted by their rows, not by host.
+        """
+        F, C = self.n_features, G.shape[1]
+        flat = getattr(self, "_flat", None)
+        if flat is None or flat.size != F * C + C + 1:
+            flat = self._flat = np.empty(F * C + C + 1, np.float32)
+        gW, gb = flat[: F * C].reshape(F, C), flat[F * C : F * C + C]
+        gW[...] = xb.T @ G
+        np.sum(G, axis=0, out=gb)
+        flat[-1] = bs
+        self.comm.allreduce_sum(flat)
+        flat[:-1] /= max(float(flat[-1]), 1.0)
+        return gW, gb
+
+    def _objective_all_hosts(self, losses: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Weighted mean loss (M,) over every host's validation rows."""
+        sums = np.zeros(2 * self.M, np.float64)
+        sums[: self.M] = losses.sum(axis=0)
+        sums[self.M :] = w.sum(axis=0) if w.shape[1] > 1 else w.sum()
+        self.comm.allreduce_sum(sums)
+        return (sums[: self.M] / np.maximum(sums[self.M :], 1e-300)).astype(np.float32)
+
+    def calibration_share(self) -> int:
+        """This host's part of num_calibration_samples (the whole budget on one host)."""
+        return -(-self.s.num_calibration_samples // self.comm.world_size)
 
     def _criterion_name(self, has_val: bool) -> str:
         if not has_val:
