@@ -19,4 +19,11 @@ if [ ! -d "$TEST_DIR/input/config" ]; then
     exit 2
 fi
 mkdir -p "$TEST_DIR/model" "$TEST_DIR/output"
-exec docker run --rm --name "${NAME:-oll-train-$$}" -v "$TEST_DIR:/opt/ml" "$@" "$IMAGE" train
+name=${NAME:-oll-train-$$}
+# No --rm: through podman's Docker API (4.3) `docker run --rm` reports exit code 0 whatever the container
+# returned, so run, keep the real exit code, then remove the container.
+trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
+rc=0
+docker run --name "$name" -v "$TEST_DIR:/opt/ml" "$@" "$IMAGE" train || rc=$?
+echo "docker_train.sh: exit code $rc$( [ -f "$TEST_DIR/output/failure" ] && echo "; $(head -c 300 "$TEST_DIR/output/failure")")" >&2
+exit $rc
