@@ -378,13 +378,14 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     else:
         log.info("Test data is not provided.")
     results = score_channels(artifact, report_channels, hp, host, scaled_train=X, comm=comm)
+    # The report first: if it fails, the job fails with nothing in model/ (the success contract).
+    from .report import write_report
+
+    write_report(paths.output_data_dir, artifact, results, hp)
     if ctx.cluster.is_master:
         from ..model.artifact import save_artifact
 
         save_artifact(artifact, paths.model_dir)
-    from .report import write_report
-
-    write_report(paths.output_data_dir, artifact, results, hp)
     t_end = time.time()
     logs.emit(
         logs.metrics_json(
