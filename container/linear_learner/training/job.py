@@ -184,7 +184,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     if hp.log_level == "debug":  # `_log_level=debug` (reference §1.1): e.g. the scheduled lr per step
         logging.getLogger().setLevel(logging.DEBUG)
     comm = distributed.connect(ctx.cluster, should_stop)  # SingleHost (torch never imported) for one host
-    settings = StreamSettings.from_environ(os.environ)
+    stream_cfg = StreamSettings.from_environ(os.environ)
     feed: InMemoryFeed | StreamingFeed | None = None
     if comm.world_size > 1:
         read = distributed.shard_reader(
@@ -193,15 +193,15 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         shards = distributed.read_shards(comm, ctx.cluster.hosts, read, hp.feature_dim)
         train, validation, test = shards.train, shards.validation, shards.test
     else:
-        if _streams(ctx, ctx.channels["train"], settings):
+        if _streams(ctx, ctx.channels["train"], stream_cfg):
             # The first pass stays open: its first rows are the scaler sample, the rest epoch 0.
-            stream = open_stream(ctx.channels["train"], ctx.paths, hp, settings, hp.feature_dim)
-            feed = StreamingFeed(stream, shuffle_buffer_bytes=settings.shuffle_buffer_bytes)
+            stream = open_stream(ctx.channels["train"], ctx.paths, hp, stream_cfg, hp.feature_dim)
+            feed = StreamingFeed(stream, shuffle_buffer_bytes=stream_cfg.shuffle_buffer_bytes)
             train = feed.prime(max(hp.num_point_for_scaler, hp.mini_batch_size))
         else:
             train = _read(ctx, "train", hp.feature_dim)
-        validation = _read(ctx, "validation", train.n_features, settings)
-        test = _read(ctx, "test", train.n_features, settings)
+        validation = _read(ctx, "validation", train.n_features, stream_cfg)
+        test = _read(ctx, "test", train.n_features, stream_cfg)
     feature_dim = train.n_features
     any_sparse = shards.any_sparse if comm.world_size > 1 else train.is_sparse
     if validation is None:
@@ -355,7 +355,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         train = Batch(
             StreamedRows(feed.stream, feed.n_rows, feature_dim), feed.labels, origin="channel 'train'"
         )
-        limit = max(10_000, settings.memory_budget // (16 * k * grid.num_models))
+        limit = max(10_000, stream_cfg.memory_budget // (16 * k * grid.num_models))
         X = StreamedRows(feed.stream, feed.n_rows, feature_dim, scaler.transform_inplace, limit)
         if validation is None:
             log.info("Model selection on the first %d of %d streamed training records", X.n_rows, feed.n_rows)
