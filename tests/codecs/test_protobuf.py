@@ -39,27 +39,28 @@ def sparse_bytes(X: sp.spmatrix, y: np.ndarray | None = None) -> bytes:
     return buf.getvalue()
 
 
+def same(a, b) -> None:
+    assert a.is_sparse == b.is_sparse
+    if a.is_sparse:
+        assert a.X.shape == b.X.shape
+        for u, v in ((a.X.indptr, b.X.indptr), (a.X.indices, b.X.indices), (a.X.data, b.X.data)):
+            np.testing.assert_array_equal(u, v)
+    else:
+        np.testing.assert_array_equal(a.X, b.X)
+    assert (a.y is None) == (b.y is None)
+    if a.y is not None:
+        np.testing.assert_array_equal(a.y, b.y)
+    assert a.X.dtype == np.float32 and a.first_row == b.first_row and a.origin == b.origin
+
+
 def both(data: bytes, **kw):
-    """Decode with the fast path and with the protobuf library only; they must agree exactly."""
+    """Decode with the vectorised paths, the per-record layout parser and the protobuf library only: all
+    three must agree exactly."""
     kw.setdefault("source", SRC)
     kw.setdefault("require_label", True)
     fast = decode_records(data, fast=True, **kw)
-    slow = decode_records(data, fast=False, **kw)
-    assert fast.is_sparse == slow.is_sparse
-    if fast.is_sparse:
-        assert fast.X.shape == slow.X.shape
-        for a, b in (
-            (fast.X.indptr, slow.X.indptr),
-            (fast.X.indices, slow.X.indices),
-            (fast.X.data, slow.X.data),
-        ):
-            np.testing.assert_array_equal(a, b)
-    else:
-        np.testing.assert_array_equal(fast.X, slow.X)
-    assert (fast.y is None) == (slow.y is None)
-    if fast.y is not None:
-        np.testing.assert_array_equal(fast.y, slow.y)
-    assert fast.X.dtype == np.float32
+    same(fast, decode_records(data, fast=False, **kw))
+    same(fast, decode_payloads(iter_frames(data, source=kw["source"]), fast=True, **kw))
     return fast
 
 

@@ -369,6 +369,141 @@ def _decode_fixed(view: memoryview, *, source: str, require_label: bool, first_r
     return Batch(X, y, origin=source, first_row=first_record)
 
 
+def _scan_headers(view: memoryview) -> tuple[np.ndarray, np.ndarray] | None:
+    """Header offsets and payload lengths of a buffer of whole records; None if anything is unusual."""
+    offsets, lengths = [], []
+    pos, n, unpack = 0, len(view), HEADER.unpack_from
+    while pos + HEADER.size <= n:
+        magic, word = unpack(view, pos)
+        if magic != MAGIC or word >> 29:
+            return None
+        offsets.append(pos)
+        lengths.append(word)
+        pos += HEADER.size + word + (-word & 3)
+    if pos < n or (offsets and offsets[-1] + HEADER.size + lengths[-1] > n):
+        return None
+    return np.array(offsets, dtype=np.int64), np.array(lengths, dtype=np.int64)
+
+
+class _Bytes:
+    """Vectorised reads at one position per record; `ok` collects every record that still fits the layout."""
+
+    def __init__(self, arr: np.ndarray, n: int) -> None:
+        self.arr, self.last = arr, len(arr) - 1
+        self.ok = np.ones(n, dtype=bool)
+
+    def at(self, pos: np.ndarray) -> np.ndarray:
+        return self.arr[np.clip(pos, 0, self.last)]
+
+    def match(self, pos: np.ndarray, pattern: bytes) -> np.ndarray:
+        idx = np.clip(pos[:, None] + np.arange(len(pattern)), 0, self.last)
+        return (self.arr[idx] == np.frombuffer(pattern, np.uint8)).all(axis=1)
+
+    def varint(
+        self, pos: np.ndarray, width: int = 5, where: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Varints at pos (valid only where `where`); lengths use width 5 (< 2**35), shape dims 10."""
+        value = np.zeros(len(pos), dtype=np.uint64)
+        end = pos.copy()
+        done = np.zeros(len(pos), dtype=bool)
+        for k in range(width):
+            b = self.at(pos + k).astype(np.uint64)
+            value |= np.where(done, np.uint64(0), (b & np.uint64(0x7F)) << np.uint64(7 * k))
+            stop = ~done & (b < 0x80)
+            end = np.where(stop, pos + k + 1, end)
+            done |= stop
+        self.ok &= done if where is None else (done | ~where)
+        return value.astype(np.int64) if width <= 8 else value, end
+
+
+def _decode_vectorised(
+    view: memoryview, *, source: str, require_label: bool, feature_dim: int | None, first_record: int
+) -> Batch | None:
+    """Parse every record's SDK layout with numpy, one step for all records at a time (no per-record Python
+    except slicing). None unless every record fits and the data is valid: the general path explains."""
+    scanned = _scan_headers(view)
+    if scanned is None or not len(scanned[0]):
+        return None
+    offsets, lengths = scanned
+    b = _Bytes(np.frombuffer(view, np.uint8), len(offsets))
+    start, stop = offsets + HEADER.size, offsets + HEADER.size + lengths
+    b.ok &= (lengths > 0) & (b.at(start) == 0x0A)
+    size, p = b.varint(start + 1)
+    fend = p + size
+    b.ok &= (fend <= stop) & b.match(p, _VALUES_ENTRY_KEY + b"\x12")
+    size, p = b.varint(p + 9)
+    b.ok &= p + size == fend
+    tag = b.at(p)
+    b.ok &= np.isin(tag, list(_TENSOR_TAGS))
+    size, p = b.varint(p + 1)
+    b.ok &= p + size == fend
+
+    def optional(p: np.ndarray, field_tag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        present = (p < fend) & (b.at(p) == field_tag)
+        size, body = b.varint(p + 1, where=present)
+        size, body = np.where(present, size, 0), np.where(present, body, p)
+        return present, body, size
+
+    has_v, vstart, vsize = optional(p, 0x0A)
+    has_k, kstart, ksize = optional(vstart + vsize, 0x12)
+    has_s, sstart, ssize = optional(kstart + ksize, 0x1A)
+    dim, dim_end = b.varint(sstart, width=10, where=has_s)
+    b.ok &= (sstart + ssize == fend) & (~has_s | (dim_end == fend))
+    b.ok &= ~has_k | (has_s & (ksize > 0) & (b.at(kstart + ksize - 1) < 0x80))
+    rest = stop - fend
+    lab32 = (rest == 20) & b.match(fend, _LABEL_F32)
+    lab64 = (rest == 24) & b.match(fend, _LABEL_F64)
+    b.ok &= (rest == 0) | lab32 | lab64
+    if not b.ok.all() or len(set(tag.tolist())) != 1:
+        return None
+    dtype = _TENSOR_TAGS[int(tag[0])]
+    itemsize = int(dtype[-1])
+    counts = vsize // itemsize
+    sparse = has_k | (has_s & (vsize == 0))
+    if (
+        (vsize % itemsize).any()
+        or (sparse.any() and not sparse.all())
+        or (require_label and not (lab32 | lab64).all())
+    ):
+        return None
+    take = [view[a:z] for a, z in zip(vstart.tolist(), (vstart + vsize).tolist(), strict=True)]
+    flat = np.frombuffer(b"".join(take), dtype=dtype).astype(np.float32)
+    if not np.isfinite(flat).all():
+        return None
+    n = len(offsets)
+    if not sparse.any():
+        d = int(counts[0])
+        if d == 0 or (counts != d).any() or (has_s & (dim != d)).any() or feature_dim not in (None, d):
+            return None
+        X: np.ndarray | sp.csr_matrix = flat.reshape(n, d)
+    else:
+        d = int(dim[0])
+        if (dim != d).any() or d > MAX_FEATURES or feature_dim not in (None, d):
+            return None
+        raw = np.frombuffer(
+            b"".join([view[a:z] for a, z in zip(kstart.tolist(), (kstart + ksize).tolist(), strict=True)]),
+            np.uint8,
+        )
+        indices, longest = _decode_varints(raw)
+        ends = np.cumsum(np.concatenate(([0], ksize)))
+        terminators = np.concatenate(([0], np.cumsum(raw < 0x80)))[ends]
+        if longest > 10 or (np.diff(terminators) != counts).any() or (indices >= np.uint64(d)).any():
+            return None
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        X = sp.csr_matrix((flat, indices.astype(np.int32), indptr), shape=(n, d))
+    y = None
+    if require_label:
+        y = np.empty(n, dtype=np.float32)
+        for mask, skip, code in ((lab32, 16, "<f4"), (lab64, 16, "<f8")):
+            if mask.any():
+                size = int(code[-1])
+                idx = (fend[mask] + skip)[:, None] + np.arange(size)
+                y[mask] = np.ascontiguousarray(b.arr[idx]).view(code).ravel()
+        if not np.isfinite(y).all():
+            return None
+    return Batch(X, y, origin=source, first_row=first_record)
+
+
 def decode_records(
     data: bytes | bytearray | memoryview,
     *,
@@ -387,6 +522,15 @@ def decode_records(
     if fast:
         batch = _decode_fixed(view, source=source, require_label=require_label, first_record=first_record)
         if batch is not None and (feature_dim is None or batch.n_features == feature_dim):
+            return batch
+        batch = _decode_vectorised(
+            view,
+            source=source,
+            require_label=require_label,
+            feature_dim=feature_dim,
+            first_record=first_record,
+        )
+        if batch is not None:
             return batch
     frames = iter_frames(view, source=source)
     return decode_payloads(
