@@ -15,8 +15,8 @@ from ..codecs import jsonfmt, protobuf
 from ..codecs.mediatype import CSV, JSON, JSONLINES, RECORDIO, MediaType, parse_media_type
 from ..errors import RequestError, excerpt
 
-#: Where decoded rows say they came from in error messages ("request row 3: ...").
-SOURCE = "request"
+#: Where decoded rows say they came from in error messages ("request body line 3: ...").
+SOURCE = "request body"
 
 Decoder = Callable[[bytes, int], Batch]
 Encoder = Callable[[Predictions], bytes]
@@ -27,11 +27,11 @@ def _decode_csv(body: bytes, feature_dim: int) -> Batch:
 
 
 def _decode_json(body: bytes, feature_dim: int) -> Batch:
-    return jsonfmt.decode_json(body, feature_dim=feature_dim)
+    return jsonfmt.decode_json(body, feature_dim=feature_dim, source=SOURCE)
 
 
 def _decode_jsonlines(body: bytes, feature_dim: int) -> Batch:
-    return jsonfmt.decode_jsonlines(body, feature_dim=feature_dim)
+    return jsonfmt.decode_jsonlines(body, feature_dim=feature_dim, source=SOURCE)
 
 
 def _decode_recordio(body: bytes, feature_dim: int) -> Batch:
