@@ -6,6 +6,7 @@ client's mistake never costs a worker (contract §10, P14-P16).
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 from collections.abc import Iterator
@@ -279,3 +280,26 @@ def test_many_bad_requests_in_a_row_do_not_exhaust_workers(server, model) -> Non
     for _ in range(50):
         response = post(server, CSVSerializer().serialize(bad), {"Content-Type": "text/csv"})
         assert response.status_code == 400
+
+
+def test_refused_bodies_leave_the_keep_alive_connection_usable(server, model) -> None:
+    """406/415/413 are decided before the body is read; the connection must still serve the next request."""
+    conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
+    big = b"1.0," * 50_000
+    refused = [
+        ({"Content-Type": "application/octet-stream"}, big, 415),
+        ({"Content-Type": "text/csv", "Accept": "image/png"}, big, 406),
+        ({"Content-Type": "text/csv"}, b"1.0," * (LIMIT // 2), 413),
+        ({"Content-Type": "text/csv"}, b"1.0,abc", 400),
+    ]
+    good = csv_rows(model, 2).encode()
+    for headers, body, status in refused:
+        conn.request("POST", "/invocations", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == status
+        conn.request("POST", "/invocations", body=good, headers={"Content-Type": "text/csv"})
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        assert len(json.loads(response.read())["predictions"]) == 2
+    conn.close()

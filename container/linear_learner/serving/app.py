@@ -12,7 +12,7 @@ import json
 import logging
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from ..codecs.mediatype import JSON, negotiate_accept, parse_media_type
 from ..env import ServingSettings
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 TEXT_PLAIN = "text/plain; charset=utf-8"
 #: Error messages are for people; a bounded length keeps echoed input from bloating a response.
 MAX_MESSAGE_CHARS = 2000
-#: An over-limit body of unknown length is read (and discarded) up to this many times the limit, so the
-#: client gets a clean 413 instead of a reset connection (P16) without the server reading forever.
+#: A body we refuse is still read and discarded up to this many times the limit, so the client gets a
+#: clean answer on a connection it can reuse (P16), without the server reading forever.
 DRAIN_FACTOR = 4
 _READ_CHUNK = 1 << 20
 #: The batch-transform limit on MaxConcurrentTransforms x MaxPayloadInMB (contract §11).
@@ -113,6 +113,24 @@ def read_body(limit: int) -> bytes:
     raise _too_large(size, limit, at_least=True)
 
 
+def discard_unread_body(max_bytes: int) -> None:
+    """Read and drop what is left of the request body, at most about `max_bytes`.
+
+    A 406/415/413 is decided before the body is read; left unread, gunicorn closes the keep-alive
+    connection under a client that was told "keep-alive". A client that went away is not an error.
+    """
+    stream = request.stream
+    seen = 0
+    try:
+        while seen <= max_bytes:
+            chunk = stream.read(_READ_CHUNK)
+            if not chunk:
+                return
+            seen += len(chunk)
+    except (ClientDisconnected, OSError):
+        return
+
+
 def create_app(predictor: Predictor, settings: ServingSettings) -> Flask:
     """A Flask app serving `predictor` under `settings`; raises ValueError for an unusable default Accept."""
     app = Flask("linear_learner.serving")
@@ -150,6 +168,7 @@ def create_app(predictor: Predictor, settings: ServingSettings) -> Flask:
     @app.errorhandler(ClientError)
     def client_error(exc: ClientError) -> Response:
         status = exc.status if isinstance(exc, RequestError) else 400
+        discard_unread_body(DRAIN_FACTOR * limit)
         log.info("%d %s %s: %s", status, request.method, request.path, exc)
         return _text(str(exc), status)
 
