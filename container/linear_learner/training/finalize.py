@@ -88,6 +88,7 @@ def build_artifact(
     k = trainer.K
     W_scaled, b_scaled = result.model(winner, trainer.M, k)
     W, b = scaler.fold(W_scaled, b_scaled)
+    W_scaled = scaler.unrotate(W_scaled)  # stored on standardised features (reference D8)
     selected = {
         "optimizer": hp.optimizer,
         "learning_rate": float(grid.learning_rate[winner]),

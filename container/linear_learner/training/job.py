@@ -34,7 +34,7 @@ from ..env import Paths
 from ..errors import ClientError
 from ..learner.grid import build_grid
 from ..learner.losses import make_loss
-from ..learner.scaler import fit_scaler
+from ..learner.scaler import fit_scaler, with_decorrelation
 from . import distributed, logs
 from .comm import Comm
 from .data_feed import InMemoryFeed, StreamingFeed
@@ -139,6 +139,27 @@ def class_weights(y: np.ndarray, k: int, comm: Comm | None = None) -> np.ndarray
     return np.where(counts > 0, 1.0 / np.maximum(freq, 1e-300), 1_000_000.0).astype(np.float32)
 
 
+MAX_DECORRELATED_FEATURES = 1000
+
+
+def _should_decorrelate(hp: Hyperparameters, train: Batch, n_sample: int) -> bool:
+    """Decorrelate dense, centred, normalised in-memory data of modest width unless the user set L1.
+
+    L1 acts on the coordinates the model trains in; a user who sets l1 expects exact zeros on
+    their own features, so decorrelation is off then (and for sparse or very wide data).
+    """
+    user_l1 = "l1" in hp.user_set and hp.l1 > 0
+    return (
+        not train.is_sparse
+        and hp.normalize_data
+        and hp.unbias_data
+        and hp.use_bias
+        and 1 < train.n_features <= MAX_DECORRELATED_FEATURES
+        and n_sample > train.n_features
+        and not user_l1
+    )
+
+
 def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
     criterion = "loss"
     if (
@@ -237,6 +258,9 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         normalize_label=hp.normalize_label and is_regressor,
         unbias_label=hp.unbias_label and is_regressor and hp.use_bias,
     )
+    if feed is None and comm.world_size == 1 and _should_decorrelate(hp, train, n_sample):
+        scaler = with_decorrelation(scaler, X_sample)
+        log.info("Dense data with %d features: training on decorrelated (ZCA) features", feature_dim)
     log.info(
         "Scaling model computed with parameters: %s",
         {
@@ -296,7 +320,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         X = train.X if train.is_sparse else np.ascontiguousarray(train.X, dtype=np.float32)
         if sp.issparse(X):
             X = X.astype(np.float32)
-        scaler.transform_inplace(X)
+        X = scaler.transform_inplace(X)
     settings = train_settings(hp, k)
     objective = train_loss.objective_name
 

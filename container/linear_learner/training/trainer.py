@@ -150,8 +150,8 @@ class Trainer:
         if scaled:
             Wf, bf = W, b
         else:
-            Wf = (W / self.scaler.std[:, None]).astype(np.float32)
-            bf = b - self.scaler.mean @ Wf
+            W64, b64 = self.scaler.fold_features(W, b)
+            Wf, bf = W64.astype(np.float32), b64.astype(np.float32)
         f = np.asarray(X @ Wf) + bf
         if self.scaler.label_std != 1.0 or self.scaler.label_mean != 0.0:
             f = f * np.float32(self.scaler.label_std) + np.float32(self.scaler.label_mean)
