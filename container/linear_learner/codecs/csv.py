@@ -147,6 +147,33 @@ def _decode_fast(
     return _split(values.reshape(len(lines), n_cols), has_label, source, first_line)
 
 
+def _decode_compiled(
+    data: bytes, *, source: str, has_label: bool, feature_dim: int | None, first_line: int
+) -> Batch | None:
+    """The numba one-pass parser (codecs/csv_kernel.py); None when it gives up or numba is missing."""
+    try:
+        from linear_learner.codecs import csv_kernel
+    except ImportError:
+        return None
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    first = data.lstrip(b" \t\r\n")[: 1 << 16].split(b"\n", 1)[0]
+    if not first:
+        return None
+    n_cols = feature_dim + (1 if has_label else 0) if feature_dim is not None else first.count(b",") + 1
+    if has_label and n_cols < 2:
+        return None
+    parsed = csv_kernel.decode(data, n_cols, has_label)
+    if parsed is None:
+        return None
+    X, y, lines = parsed
+    rows = lines.shape[0]
+    skipped = bool(rows) and int(lines[-1]) != rows - 1 + int(lines[0])
+    first_row = first_line + (int(lines[0]) if rows else 0)
+    row_numbers = first_line + lines if skipped else None
+    return Batch(X, y, origin=source, first_row=first_row, row_numbers=row_numbers)
+
+
 def decode_csv(
     data: bytes,
     *,
@@ -162,11 +189,15 @@ def decode_csv(
     Batch's first_row is the line of its first row (see row_line_numbers when blank lines were skipped).
     A UTF-8 byte-order mark at the start is ignored. fast=False uses only the per-line decoder.
     """
+    kw = dict(source=source, has_label=has_label, feature_dim=feature_dim, first_line=first_line)
+    if fast:
+        batch = _decode_compiled(data, **kw)
+        if batch is not None:
+            return batch
     lines = _lines(data)
     if not lines:
         y = np.zeros(0, np.float32) if has_label else None
         return Batch(np.zeros((0, feature_dim or 0), np.float32), y, origin=source, first_row=first_line)
-    kw = dict(source=source, has_label=has_label, feature_dim=feature_dim, first_line=first_line)
     batch = _decode_fast(lines, **kw) if fast else None
     return batch if batch is not None else _decode_slow(lines, **kw)
 
