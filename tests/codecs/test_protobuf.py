@@ -380,3 +380,13 @@ def test_fast_path_is_taken_for_sdk_layouts(xtype, ytype) -> None:
     for data in (dense, sparse_bytes(S, labels)):
         for offset, payload in iter_frames(data, source=SRC):
             assert protobuf._parse_fast(payload, offset) is not None
+
+
+def test_vectorised_varints_match_protobuf_encoding() -> None:
+    from google.protobuf.internal import encoder
+    from linear_learner.codecs.protobuf import _decode_varints
+
+    values = [0, 1, 127, 128, 300, 2**32, 2**63, 2**64 - 1, 5]
+    raw = b"".join(encoder._VarintBytes(v) for v in values)
+    decoded, longest = _decode_varints(np.frombuffer(raw, np.uint8))
+    assert decoded.tolist() == values and longest == 10

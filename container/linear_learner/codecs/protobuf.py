@@ -178,15 +178,20 @@ def _parse_slow(p: memoryview | bytes, offset: int, number: int, source: str, wa
 
 
 def _decode_varints(raw: np.ndarray) -> tuple[np.ndarray, int]:
-    """Packed uint64 varints -> values (vectorised); also the longest varint's byte length (valid: <= 10)."""
+    """Packed uint64 varints (raw must end with a varint's last byte) -> values, vectorised one byte position
+    at a time; also the longest varint's length in bytes (valid protobuf: at most 10)."""
     if raw.size == 0:
         return np.zeros(0, np.uint64), 0
     ends = np.flatnonzero(raw < 0x80)
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    starts = np.empty_like(ends)
+    starts[0], starts[1:] = 0, ends[:-1] + 1
     lengths = ends - starts + 1
-    shifts = (np.arange(raw.size) - np.repeat(starts, lengths)) * 7
-    parts = (raw & 0x7F).astype(np.uint64) << np.minimum(shifts, 63).astype(np.uint64)
-    return np.bitwise_or.reduceat(parts, starts), int(lengths.max())
+    longest = int(lengths.max())
+    values = (raw[starts] & 0x7F).astype(np.uint64)
+    for k in range(1, min(longest, 10)):
+        sel = np.flatnonzero(lengths > k)
+        values[sel] |= (raw[starts[sel] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+    return values, longest
 
 
 def _row_values(row: _Row) -> np.ndarray:
