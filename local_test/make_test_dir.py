@@ -51,7 +51,9 @@ def main() -> None:
         (folder / "iris.csv").write_text(rows(X[rows_of], y[rows_of]))
     test = X[parts["test"]]
     (HERE / "payload.csv").write_text(rows(test))
-    (HERE / "payload.json").write_text(json.dumps({"instances": [{"features": r.tolist()} for r in test]}) + "\n")
+    (HERE / "payload.json").write_text(
+        json.dumps({"instances": [{"features": r.tolist()} for r in test]}) + "\n"
+    )
     print(f"wrote {base} ({', '.join(f'{k} {len(v)}' for k, v in parts.items())} rows) and payload.csv/json")
 
 
