@@ -204,6 +204,15 @@ def test_chunked_body_over_the_limit_is_413(server) -> None:
     assert_text_error(response, 413, f"payload of {2 * LIMIT} bytes exceeds limit of {LIMIT} bytes")
 
 
+def test_chunked_body_within_the_limit_is_scored(server, model) -> None:
+    lines = [line.encode() + b"\n" for line in csv_rows(model, 5).split("\n")]
+    response = post(server, iter(lines), {"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert [p["predicted_label"] for p in response.json()["predictions"]] == model.expected.labels[
+        :5
+    ].tolist()
+
+
 def test_body_at_the_limit_is_not_413(server, model) -> None:
     row = csv_rows(model, 1) + "\n"
     body = (row * (LIMIT // len(row))).encode()
