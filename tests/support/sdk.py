@@ -21,6 +21,7 @@ def sdk_hyperparameters(**kwargs) -> dict[str, str]:
         instance_count=1,
         instance_type="ml.c4.xlarge",
         sagemaker_session=LocalSession(),
+        data_location="s3://bucket/prefix/",  # else the SDK asks STS for a default bucket
         **kwargs,
     )
     hps = {k: str(v) for k, v in est.hyperparameters().items()}
