@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
+
 from support.opt_ml import RECORDIO, OptMl, split_80_10_10, write_recordio
 
 needs_torch = pytest.mark.skipif(

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from linear_learner.config.channels import Cluster
 from linear_learner.errors import ClientError
 from linear_learner.learner.scaler import fit_scaler
