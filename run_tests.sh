@@ -13,7 +13,6 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 echo "==> installing the package with its test and distributed extras"
-python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 python -m pip install --quiet -e '.[test,distributed]' 2>&1 | grep -v "^WARNING: Location" || true
 python -c "import linear_learner, sagemaker, torch" >/dev/null 2>&1 || {
   echo "installation failed"; exit 1; }
