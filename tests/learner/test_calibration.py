@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from linear_learner.learner.calibration import calibrate
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from linear_learner.learner.grid import build_grid
 
 VARY_ALL = dict(vary_learning_rate=True, vary_wd=True, vary_l1=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from linear_learner.learner.losses import (
     BINARY_LOSSES,
     MULTICLASS_LOSSES,

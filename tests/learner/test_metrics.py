@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from linear_learner.learner import metrics as M
 from sklearn import metrics as skm
+
+from linear_learner.learner import metrics as M
 
 
 def _binary(n: int = 300, seed: int = 0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from linear_learner.learner.optimizers import EPSILON, RMSPROP_DECAY, Optimizer, scheduled_lr
 
 F, C = 3, 2
@@ -79,17 +80,33 @@ def test_rmsprop_one_step_by_hand():
     np.testing.assert_allclose(W, W0 - lr * gW / (np.sqrt(v) + EPSILON), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
-def test_l1_proximal_step_gives_exact_zeros_and_shrinks_the_rest(name):
+def test_sgd_l1_proximal_step_gives_exact_zeros_and_shrinks_the_rest():
     W = np.array([[0.001, 0.001], [-0.002, -0.002], [3.0, 3.0]], np.float32)
     b = np.zeros(C, np.float32)
-    opt = Optimizer(name, (F, C))
+    opt = Optimizer("sgd", (F, C))
     l1 = np.array([0.0, 0.5], np.float32)
     lr = np.full(C, 0.01, np.float32)
     opt.step(W, b, np.zeros((F, C), np.float32), np.zeros(C, np.float32), lr, np.zeros(C, np.float32), l1)
     assert np.all(W[:2, 1] == 0.0)  # |w| < lr*l1 = 0.005: exactly zero, not tiny
     assert W[2, 1] == pytest.approx(3.0 - 0.005)
     np.testing.assert_array_equal(W[:, 0], np.float32([0.001, -0.002, 3.0]))  # model without L1 untouched
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_adaptive_l1_threshold_is_scaled_like_the_step(name):
+    """Soft-threshold by lr*l1/(sqrt(v)+eps): the same per-weight scale as the gradient step."""
+    g = np.array([[0.1, 0.1], [1.0, 1.0], [-2.0, -2.0]], np.float32)
+    W = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], np.float32)
+    W_plain = W.copy()
+    lr, l1 = np.full(C, 0.01, np.float32), np.array([0.0, 3.0], np.float32)
+    zeros = np.zeros(C, np.float32)
+    Optimizer(name, (F, C)).step(W, zeros.copy(), g.copy(), zeros.copy(), lr, zeros, l1)
+    Optimizer(name, (F, C)).step(W_plain, zeros.copy(), g.copy(), zeros.copy(), lr, zeros, zeros)
+    v = (1 - (0.999 if name == "adam" else RMSPROP_DECAY)) * g[:, 1].astype(np.float64) ** 2
+    denom = np.sqrt(v / (1 - 0.999)) if name == "adam" else np.sqrt(v)
+    expected = np.sign(W_plain[:, 1]) * np.maximum(np.abs(W_plain[:, 1]) - 0.03 / (denom + EPSILON), 0)
+    np.testing.assert_allclose(W[:, 1], expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(W[:, 0], W_plain[:, 0])
 
 
 def test_bias_is_frozen_when_not_updated():

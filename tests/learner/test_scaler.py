@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from linear_learner.learner.scaler import fit_scaler
 
 FLAGS = dict(normalize_data=True, unbias_data=True, normalize_label=True, unbias_label=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from linear_learner.learner.selection import BestPerModel, EarlyStopping, best_model
 
 

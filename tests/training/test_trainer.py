@@ -10,12 +10,13 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
 from linear_learner.learner.grid import build_grid
 from linear_learner.learner.losses import make_loss
 from linear_learner.learner.scaler import fit_scaler
 from linear_learner.training.data_feed import InMemoryFeed
 from linear_learner.training.trainer import Trainer, TrainSettings, init_parameters, sample_weights
-from sklearn.datasets import load_breast_cancer, load_diabetes
 
 SETTINGS = TrainSettings(
     predictor_type="regressor",

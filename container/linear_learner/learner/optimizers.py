@@ -1,8 +1,9 @@
 """In-place optimizers over stacked parameters, with per-column learning rate, wd and l1.
 
 Every model's hyperparameters are (C,) column vectors broadcast over the weight matrix, so the
-parameter grid is data rather than a loop. L1 is a proximal soft-threshold after the step, which
-yields exact zeros; the bias gets its own lr/wd multipliers and no L1 (reference §6).
+parameter grid is data rather than a loop. L1 is a proximal soft-threshold after the step (scaled
+by adam's/rmsprop's per-weight step size), which yields exact zeros; the bias gets its own lr/wd
+multipliers and no L1 (reference §6).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Optimizer:
         self.vW = np.zeros((F, C), np.float32) if name != "sgd" else None
         self.vb = np.zeros(C, np.float32) if name != "sgd" else None
         self._tmp = np.empty((F, C), np.float32)
+        self._denom: np.ndarray | None = None  # adam/rmsprop preconditioner of the last W step
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that a checkpoint must hold to resume identically."""
@@ -91,7 +93,10 @@ class Optimizer:
             db = self._direction(gb, self.mb, self.vb, None)
             b -= (lr * self.bias_lr_mult) * db
         if np.any(l1 > 0):
-            thresh = lr * l1
+            # The proximal step in the optimizer's own metric: adam/rmsprop move each weight by
+            # lr / (sqrt(v) + eps) per unit gradient, so the L1 threshold is scaled the same way.
+            # A plain lr*l1 threshold is dwarfed by adam's ~lr steps and never produces zeros.
+            thresh = lr * l1 if self._denom is None else (lr * l1) / self._denom
             np.copysign(np.maximum(np.abs(W) - thresh, 0.0), W, out=W)
 
     def _direction(self, g: np.ndarray, m: np.ndarray, v: np.ndarray | None, tmp) -> np.ndarray:
@@ -104,7 +109,10 @@ class Optimizer:
         if self.name == "rmsprop":
             v *= RMSPROP_DECAY
             v += (1 - RMSPROP_DECAY) * g * g
-            return g / (np.sqrt(v) + EPSILON)
+            denom = np.sqrt(v) + EPSILON
+            if tmp is not None:
+                self._denom = denom
+            return g / denom
         # adam with bias correction
         m *= self.beta_1
         m += (1 - self.beta_1) * g
@@ -116,4 +124,6 @@ class Optimizer:
         c2 = 1 - float(self.beta_2) ** self.t
         denom = np.sqrt(v / np.float32(c2))
         denom += EPSILON
+        if tmp is not None:
+            self._denom = denom
         return (m / np.float32(c1)) / denom
