@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from ..errors import TrainingInterrupted
 from ..learner.calibration import calibrate
 from ..learner.grid import ModelGrid
+from ..learner.kernels import single_blas_thread
 from ..learner.links import sigmoid
 from ..learner.losses import Loss
 from ..learner.optimizers import Optimizer, scheduled_lr
@@ -197,7 +198,14 @@ class Trainer:
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
-        """Train on `feed` (rows already scaled); validate on raw X_val through folded weights."""
+        """Train on `feed` (rows already scaled); validate on raw X_val through folded weights.
+
+        BLAS runs single-threaded here: small per-batch GEMMs lose to thread hand-offs (learner/kernels.py).
+        """
+        with single_blas_thread():
+            return self._fit(feed, X_val, y_val)
+
+    def _fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
         s, M, K = self.s, self.M, self.K
         n = feed.n_rows
         W, b = init_parameters(self.n_features, K, M, s)
