@@ -10,6 +10,7 @@ These tests run only with OLL_CONTAINER_TESTS=1 (each module carries the skip ma
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -34,6 +35,16 @@ def docker(*args: str, timeout: float = 300, check: bool = True) -> subprocess.C
             f"docker {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+def report(line: str) -> None:
+    """A measurement worth seeing in CI: printed, and appended to $OLL_CONTAINER_REPORT when set
+    (local_test/container_tests.sh prints that file after pytest, whose output it keeps short)."""
+    print(f"\n{line}")
+    path = os.environ.get("OLL_CONTAINER_REPORT")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
 
 
 def free_port() -> int:

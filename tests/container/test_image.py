@@ -20,6 +20,7 @@ from container_support import (
     docker,
     docker_run,
     docker_train,
+    report,
     unique_name,
     write_opt_ml,
 )
@@ -55,7 +56,7 @@ def test_image_metadata(image: str) -> None:
         f"compiler, pip, cache or torch left in the image: {probe.stdout}"
     )
     size = int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout)
-    print(f"\nimage size: {size / 1e6:.0f} MB")
+    report(f"image size: {size / 1e6:.0f} MB ({size} bytes)")
 
 
 @pytest.mark.parametrize("content_type", [CSV, RECORDIO], ids=["csv", "recordio"])
@@ -91,7 +92,7 @@ def _csv_rows(X: np.ndarray) -> str:
 
 def test_docker_run_serve(trained_tree: Path, breast_cancer: dict[str, Split], serve_container) -> None:
     served = serve_container(trained_tree / "model")
-    print(f"\ncold start (docker run -> first 200 on /ping): {served.cold_start_s:.2f} s")
+    report(f"cold start (docker run -> first 200 on /ping): {served.cold_start_s:.2f} s")
     assert served.cold_start_s < 60
 
     test = breast_cancer["test"]
@@ -134,7 +135,7 @@ def test_docker_stop_serving_within_30s(trained_tree: Path, serve_container) -> 
     docker("stop", "-t", "30", served.name, timeout=60)
     elapsed = time.monotonic() - t0
     code = int(docker("inspect", "--format", "{{.State.ExitCode}}", served.name).stdout)
-    print(f"\nserving container stopped by SIGTERM in {elapsed:.2f} s (exit {code})")
+    report(f"docker stop of the serving container: {elapsed:.2f} s (exit {code})")
     assert elapsed < 30
     assert code != 137, "the server ignored SIGTERM and was killed"
 
@@ -176,10 +177,10 @@ def test_docker_stop_training_within_120s(image: str, tmp_path: Path) -> None:
         logs = docker("logs", name, check=False)
     finally:
         docker("rm", "-f", name, check=False)
-    print(f"\ntraining container stopped by SIGTERM in {elapsed:.2f} s (exit {code})")
+    model_files = sorted(p.name for p in (base / "model").iterdir())
+    report(f"docker stop of a training container: {elapsed:.2f} s (exit {code}, model/ {model_files})")
     assert elapsed < 120
     assert code == 143, logs.stdout[-2000:] + logs.stderr[-2000:]
-    model_files = sorted(p.name for p in (base / "model").iterdir())
     assert model_files in ([], ["model_algo-1"]), f"partial files left in model/: {model_files}"
     if model_files:
         with zipfile.ZipFile(base / "model" / "model_algo-1") as zf:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from container_support import CSV, RECORDIO, Split, docker, free_port, write_channel_file
+from container_support import CSV, RECORDIO, Split, docker, free_port, report, write_channel_file
 
 pytestmark = [
     pytest.mark.container,
@@ -187,7 +187,9 @@ def test_linear_learner_estimator_with_record_sets(
     try:
         test = breast_cancer["test"]
         metrics = evaluate_metrics(predictor, test.X, test.y)
-        print(f"\nLinearLearner local-mode test metrics: {metrics}")
+        report(
+            f"LinearLearner (SDK local mode) test metrics: { ({k: round(float(v), 4) for k, v in metrics.items()}) }"
+        )
         assert metrics["TP"] + metrics["FP"] + metrics["TN"] + metrics["FN"] == len(test.y)
         assert metrics["Accuracy"] > 0.85
         # The predictor's own deserializer gives the score too.
