@@ -10,12 +10,13 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import Model
+from sagemaker.serializers import CSVSerializer
+from serving_helpers import Model, Models
+
 from linear_learner.env import ServingSettings
 from linear_learner.model.artifact import load_artifact
 from linear_learner.model.predictor import Predictor
 from linear_learner.serving.app import create_app, execution_parameters, resolve_default_accept
-from sagemaker.serializers import CSVSerializer
 
 
 class ExplodingPredictor(Predictor):
@@ -24,7 +25,7 @@ class ExplodingPredictor(Predictor):
 
 
 @pytest.fixture
-def binary(models: dict[str, Model]) -> Model:
+def binary(models: Models) -> Model:
     return models["binary_classifier"]
 
 

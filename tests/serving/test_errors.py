@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import requests
-from conftest import Model, Server
 from sagemaker.amazon.common import RecordSerializer, write_spmatrix_to_sparse_tensor
 from sagemaker.serializers import CSVSerializer
 from scipy import sparse as sp
+from serving_helpers import Model, Models, Server
 
 SUPPORTED_REQUESTS = (
     "text/csv",
@@ -29,7 +29,7 @@ LIMIT = 1024 * 1024  # binary_server runs with SAGEMAKER_MAX_PAYLOAD_IN_MB=1
 
 
 @pytest.fixture(scope="module")
-def model(models: dict[str, Model]) -> Model:
+def model(models: Models) -> Model:
     return models["binary_classifier"]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import Model, launch, start_server
 from sagemaker.serializers import CSVSerializer
+from serving_helpers import Model, free_port, launch, start_server
 
 #: SageMaker sends SIGKILL 30 s after SIGTERM (contract §7).
 SIGKILL_AFTER_S = 30.0
@@ -62,8 +62,6 @@ def test_unusable_default_accept_exits_fast(models, tmp_path) -> None:
 
 def test_worker_that_cannot_load_the_model_stops_the_master(tmp_path) -> None:
     """A model that breaks between the master's check and a worker's load: exit 3, no respawn loop."""
-    from conftest import free_port
-
     code = (
         "import sys\n"
         "from linear_learner.env import ServingSettings\n"

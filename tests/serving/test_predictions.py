@@ -14,9 +14,6 @@ import numpy as np
 import pytest
 import requests
 import scipy.sparse as sp
-from conftest import PREDICTOR_TYPES, Model, Server, start_server
-from linear_learner.model.artifact import load_artifact
-from linear_learner.model.predictor import Predictor
 from sagemaker.amazon.common import (
     RecordDeserializer,
     RecordSerializer,
@@ -25,6 +22,10 @@ from sagemaker.amazon.common import (
 )
 from sagemaker.deserializers import CSVDeserializer, JSONDeserializer, JSONLinesDeserializer
 from sagemaker.serializers import CSVSerializer, JSONLinesSerializer, JSONSerializer
+from serving_helpers import PREDICTOR_TYPES, Model, Models, Server, start_server
+
+from linear_learner.model.artifact import load_artifact
+from linear_learner.model.predictor import Predictor
 
 CSV, JSON, JSONLINES, RECORDIO = (
     "text/csv",
@@ -104,7 +105,7 @@ def assert_matches(kind: str, got: list[dict], expected) -> None:
 
 
 @pytest.fixture(scope="module", params=PREDICTOR_TYPES)
-def served(request, models: dict[str, Model], tmp_path_factory) -> Iterator[tuple[Model, Server]]:
+def served(request, models: Models, tmp_path_factory) -> Iterator[tuple[Model, Server]]:
     model = models[request.param]
     server = start_server(model.base_dir, tmp_path_factory.mktemp(request.param) / "server.log")
     yield model, server
