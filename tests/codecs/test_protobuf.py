@@ -11,11 +11,6 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from linear_learner.batch import Predictions
-from linear_learner.codecs import record_pb2
-from linear_learner.codecs.protobuf import decode_payloads, decode_records, encode_batch, encode_predictions
-from linear_learner.codecs.recordio import encode_frames, iter_frames, iter_frames_from_stream
-from linear_learner.errors import ClientError
 from sagemaker.amazon.common import (
     RecordDeserializer,
     RecordSerializer,
@@ -23,6 +18,12 @@ from sagemaker.amazon.common import (
     write_numpy_to_dense_tensor,
     write_spmatrix_to_sparse_tensor,
 )
+
+from linear_learner.batch import Predictions
+from linear_learner.codecs import record_pb2
+from linear_learner.codecs.protobuf import decode_payloads, decode_records, encode_batch, encode_predictions
+from linear_learner.codecs.recordio import encode_frames, iter_frames, iter_frames_from_stream
+from linear_learner.errors import ClientError
 
 SRC = "channel 'train' file 'a.pbr'"
 
@@ -373,10 +374,12 @@ def test_fast_path_is_taken_for_sdk_layouts(xtype, ytype) -> None:
 
     labels = None if ytype is None else Y[:5].astype(ytype)
     dense = dense_bytes(X32[:5].astype(xtype), labels)
-    assert protobuf._decode_fixed(
-        memoryview(dense), source=SRC, require_label=labels is not None, first_record=1
-    )
+    kw = {"source": SRC, "require_label": labels is not None, "first_record": 1}
+    assert protobuf._decode_fixed(memoryview(dense), **kw)
+    assert protobuf._decode_vectorised(dense, memoryview(dense), feature_dim=6, **kw)
     S = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 0], [2, 0, 3], [0, 0, 0], [1, 1, 1]], dtype=xtype))
+    sparse = sparse_bytes(S, labels)
+    assert protobuf._decode_vectorised(sparse, memoryview(sparse), feature_dim=3, **kw)
     for data in (dense, sparse_bytes(S, labels)):
         for offset, payload in iter_frames(data, source=SRC):
             assert protobuf._parse_fast(payload, offset) is not None
@@ -384,6 +387,7 @@ def test_fast_path_is_taken_for_sdk_layouts(xtype, ytype) -> None:
 
 def test_vectorised_varints_match_protobuf_encoding() -> None:
     from google.protobuf.internal import encoder
+
     from linear_learner.codecs.protobuf import _decode_varints
 
     values = [0, 1, 127, 128, 300, 2**32, 2**63, 2**64 - 1, 5]

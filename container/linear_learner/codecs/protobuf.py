@@ -421,8 +421,19 @@ class _Bytes:
         return value.astype(np.int64) if width <= 8 else value, end
 
 
+def _gather(data: bytes | memoryview, start: np.ndarray, size: np.ndarray) -> bytes:
+    """Concatenate data[start[i] : start[i] + size[i]] for all i (slicing bytes beats memoryview here)."""
+    return b"".join(map(data.__getitem__, map(slice, start.tolist(), (start + size).tolist())))
+
+
 def _decode_vectorised(
-    view: memoryview, *, source: str, require_label: bool, feature_dim: int | None, first_record: int
+    data: bytes | memoryview,
+    view: memoryview,
+    *,
+    source: str,
+    require_label: bool,
+    feature_dim: int | None,
+    first_record: int,
 ) -> Batch | None:
     """Parse every record's SDK layout with numpy, one step for all records at a time (no per-record Python
     except slicing). None unless every record fits and the data is valid: the general path explains."""
@@ -471,8 +482,7 @@ def _decode_vectorised(
         or (require_label and not (lab32 | lab64).all())
     ):
         return None
-    take = [view[a:z] for a, z in zip(vstart.tolist(), (vstart + vsize).tolist(), strict=True)]
-    flat = np.frombuffer(b"".join(take), dtype=dtype).astype(np.float32)
+    flat = np.frombuffer(_gather(data, vstart, vsize), dtype=dtype).astype(np.float32)
     if not np.isfinite(flat).all():
         return None
     n = len(offsets)
@@ -485,10 +495,7 @@ def _decode_vectorised(
         d = int(dim[0])
         if (dim != d).any() or d > MAX_FEATURES or feature_dim not in (None, d):
             return None
-        raw = np.frombuffer(
-            b"".join([view[a:z] for a, z in zip(kstart.tolist(), (kstart + ksize).tolist(), strict=True)]),
-            np.uint8,
-        )
+        raw = np.frombuffer(_gather(data, kstart, ksize), np.uint8)
         indices, longest = _decode_varints(raw)
         ends = np.cumsum(np.concatenate(([0], ksize)))
         terminators = np.concatenate(([0], np.cumsum(raw < 0x80)))[ends]
@@ -529,6 +536,7 @@ def decode_records(
         if batch is not None and (feature_dim is None or batch.n_features == feature_dim):
             return batch
         batch = _decode_vectorised(
+            data if isinstance(data, bytes) else view,
             view,
             source=source,
             require_label=require_label,
