@@ -200,6 +200,10 @@ def load_json_config(path: Path, *, required: bool) -> dict | None:
         raise ClientError(
             f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise ClientError(f"{path}: JSON is nested too deeply; expected a flat JSON object") from None
+    except ValueError as exc:  # an integer literal with more digits than Python converts
+        raise ClientError(f"{path}: invalid JSON ({excerpt(str(exc), 120)})") from None
     if not isinstance(data, dict):
         raise ClientError(f"{path}: expected a JSON object at the top level (got {type(data).__name__})")
     return data

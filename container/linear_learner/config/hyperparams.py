@@ -147,7 +147,10 @@ def parse_value(param: Param, text: str) -> tuple[object, str | None]:
     if param.kind is Kind.INT:
         if not number.is_integer():
             return None, not_parsed
-        number = int(text) if _INT_RE.fullmatch(text) else int(number)
+        try:
+            number = int(text) if _INT_RE.fullmatch(text) else int(number)
+        except ValueError:  # more digits than Python converts (sys.int_info.str_digits_check_threshold)
+            return None, f"{param.name}: too many digits for an integer (got {shown})"
     if not param.bounds.contains(number):
         return None, f"{param.name}: must be {param.describe()} (got {shown})"
     return number, None
@@ -173,9 +176,10 @@ def parse_names(name: str, text: str) -> tuple[tuple[str, ...] | None, str | Non
         return None, (
             f"{name}: needs at least 2 non-empty names, as a JSON list or comma-separated (got '{excerpt(text)}')"
         )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    seen: set[str] = set()
+    duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # linear: no names.count per name
     if duplicates:
-        return None, f"{name}: names must be unique (repeated: {', '.join(duplicates)})"
+        return None, f"{name}: names must be unique (repeated: {excerpt(', '.join(duplicates), 120)})"
     return names, None
 
 
