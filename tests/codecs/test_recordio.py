@@ -9,6 +9,8 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sagemaker.amazon.common import _write_recordio, read_recordio
+
 from linear_learner.codecs.recordio import (
     MAGIC_BYTES,
     encode_frame,
@@ -17,7 +19,6 @@ from linear_learner.codecs.recordio import (
     iter_frames_from_stream,
 )
 from linear_learner.errors import ClientError
-from sagemaker.amazon.common import _write_recordio, read_recordio
 
 SRC = "channel 'train' file 'a.pbr'"
 
@@ -144,3 +145,17 @@ def test_stream_equals_buffer(payloads: list[bytes], chunk: int) -> None:
     data = encode_frames(payloads)
     assert frames(data, stream=True, chunk_size=chunk) == frames(data, stream=False)
     assert [p for _, p in frames(data, stream=False)] == payloads
+
+
+def test_stream_rejects_oversized_record_before_buffering() -> None:
+    data = header(100_000_000) + b"x" * 64
+    with pytest.raises(ClientError) as info:
+        list(iter_frames_from_stream(io.BytesIO(data), source=SRC, max_record_bytes=1 << 20))
+    assert str(info.value) == (
+        f"{SRC}: invalid RecordIO record at byte 0 (record of 100000000 bytes exceeds the limit of 1048576 bytes); "
+        "expected application/x-recordio-protobuf"
+    )
+    assert [
+        bytes(p)
+        for _, p in iter_frames_from_stream(io.BytesIO(encode_frame(b"ok")), source=SRC, max_record_bytes=2)
+    ] == [b"ok"]

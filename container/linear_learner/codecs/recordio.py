@@ -110,10 +110,14 @@ def iter_frames(data: bytes | bytearray | memoryview, *, source: str) -> Iterato
     joiner.finish(n)
 
 
-def iter_frames_from_stream(stream: BinaryIO, *, source: str, chunk_size: int = 16 << 20) -> Iterator[Frame]:
+def iter_frames_from_stream(
+    stream: BinaryIO, *, source: str, chunk_size: int = 16 << 20, max_record_bytes: int | None = None
+) -> Iterator[Frame]:
     """Like iter_frames, reading `stream` (a file or Pipe FIFO) in chunks, never holding it all in memory.
 
-    Payloads are yielded as bytes copies, so the caller may keep them while reading continues.
+    Payloads are yielded as bytes copies, so the caller may keep them while reading continues. A header
+    declaring more than max_record_bytes is rejected before anything is buffered for it (a misread
+    length word, e.g. from a CSV file, could otherwise make us buffer up to 512 MiB).
     """
     buf = bytearray()
     base = 0  # absolute offset of buf[0]
@@ -146,6 +150,10 @@ def iter_frames_from_stream(stream: BinaryIO, *, source: str, chunk_size: int = 
             left = len(buf) - pos
             raise _error(source, offset, f"truncated header: {left} bytes left, a header needs {HEADER.size}")
         cflag, length = _check_header(source, offset, *HEADER.unpack_from(buf, pos))
+        if max_record_bytes is not None and length > max_record_bytes:
+            raise _error(
+                source, offset, f"record of {length} bytes exceeds the limit of {max_record_bytes} bytes"
+            )
         if not fill(HEADER.size + length):
             left = len(buf) - pos - HEADER.size
             raise _error(
