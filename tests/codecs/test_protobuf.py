@@ -380,9 +380,6 @@ def test_fast_path_is_taken_for_sdk_layouts(xtype, ytype) -> None:
     S = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 0], [2, 0, 3], [0, 0, 0], [1, 1, 1]], dtype=xtype))
     sparse = sparse_bytes(S, labels)
     assert protobuf._decode_vectorised(sparse, memoryview(sparse), feature_dim=3, **kw)
-    for data in (dense, sparse_bytes(S, labels)):
-        for offset, payload in iter_frames(data, source=SRC):
-            assert protobuf._parse_fast(payload, offset) is not None
 
 
 def test_vectorised_varints_match_protobuf_encoding() -> None:
@@ -394,3 +391,15 @@ def test_vectorised_varints_match_protobuf_encoding() -> None:
     raw = b"".join(encoder._VarintBytes(v) for v in values)
     decoded, longest = _decode_varints(np.frombuffer(raw, np.uint8))
     assert decoded.tolist() == values and longest == 10
+
+
+def test_mixed_dense_sparse_and_int32_records_decode_to_csr() -> None:
+    payloads = [
+        make([1.0, 0.0, 2.0]),
+        make([5.0], keys=[2], shape=[3]),
+        make([7], keys=[0], shape=[3], kind="int32_tensor", label=(0,), label_kind="int32_tensor"),
+    ]
+    batch = both(encode_frames(payloads))
+    assert batch.is_sparse
+    np.testing.assert_array_equal(batch.X.toarray(), [[1, 0, 2], [0, 0, 5], [7, 0, 0]])
+    np.testing.assert_array_equal(batch.y, [1, 1, 0])

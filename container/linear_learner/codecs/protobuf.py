@@ -1,16 +1,15 @@
 """aialgs.data.Record payloads <-> Batch, and RecordIO-protobuf prediction responses (contract §12, §13).
 
 Decoding has two paths with identical results. The protobuf library handles every valid record (Float32,
-Float64 and Int32 tensors, any field order). The fast path reads the exact byte layout the SDK writers
-produce for float32/float64 dense and sparse rows straight from the buffer: per record it only locates
-byte ranges; numbers are converted, checked and assembled with numpy in one pass over all records. A buffer
-of equal-length dense records (the usual training file) is decoded without any per-record Python at all.
-Any record that does not match the expected layout goes to the protobuf library.
+Float64 and Int32 tensors, any field order) and explains every problem. The fast path reads the exact byte
+layout the SDK writers produce for float32/float64 dense and sparse rows straight from the buffer with
+numpy, one parsing step for all records at once; a buffer of equal-length dense records (the usual training
+file) needs no per-record Python at all. Unless every record fits that layout and the data is valid, the
+whole buffer goes to the protobuf library, which then names the first bad record.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from google.protobuf.message import DecodeError
 
 from linear_learner.batch import Batch, Predictions
 from linear_learner.codecs import record_pb2
-from linear_learner.codecs.recordio import HEADER, MAGIC, encode_frame, iter_frames
+from linear_learner.codecs.recordio import HEADER, LENGTH_MASK, MAGIC, encode_frame, iter_frames
 from linear_learner.errors import ClientError, excerpt
 
 MAX_FEATURES = 2**31 - 1  # CSR column indices are int32; larger shapes are certainly a mistake
@@ -31,102 +30,22 @@ _VALUES_ENTRY_KEY = b"\x0a\x06values"
 _TENSOR_TAGS = {0x12: "<f4", 0x1A: "<f8"}  # Value.float32_tensor = 2, Value.float64_tensor = 3
 _LABEL_F32 = b"\x12\x12\x0a\x06values\x12\x08\x12\x06\x0a\x04"
 _LABEL_F64 = b"\x12\x16\x0a\x06values\x12\x0c\x1a\x0a\x0a\x08"
-_HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
 @dataclass
 class _Row:
-    """One decoded record: values (float32 ndarray, or raw little-endian bytes of `dtype` on the fast path),
-    sparse keys (uint64 ndarray, raw varint bytes, or None when dense), feature count, label."""
+    """One record decoded by the protobuf library: float32 values, sparse keys (None when dense), feature
+    count (dense: number of values; sparse: shape[0]) and label."""
 
     offset: int
-    values: np.ndarray | memoryview
-    dtype: str
-    keys: np.ndarray | memoryview | None
-    width: int  # dense: number of values; sparse: shape[0]
+    values: np.ndarray
+    keys: np.ndarray | None
+    width: int
     label: float | None
-    payload: memoryview | bytes | None = None  # fast path only: to re-parse a record slowly
-    vpos: int = 0  # fast path only: where values start inside the payload
 
 
 def _fail(source: str, number: int, offset: int, what: str) -> ClientError:
     return ClientError(f"{source} record {number} (byte {offset}): {what}")
-
-
-def _varint(buf: memoryview, i: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[i]
-        result |= (b & 0x7F) << shift
-        i += 1
-        if b < 0x80:
-            return result, i
-        shift += 7
-        if shift > 63:
-            raise IndexError("varint too long")
-
-
-def _parse_fast(p: memoryview, offset: int) -> _Row | None:
-    """Locate values, keys, shape and label in an SDK-layout float32/float64 record; None if it differs."""
-    try:
-        if p[0] != 0x0A:
-            return None
-        size, i = _varint(p, 1)
-        end = i + size
-        if p[i : i + 8] != _VALUES_ENTRY_KEY or p[i + 8] != 0x12:
-            return None
-        size, i = _varint(p, i + 9)
-        dtype = _TENSOR_TAGS.get(p[i])
-        if dtype is None or i + size != end:
-            return None
-        size, i = _varint(p, i + 1)
-        if i + size != end:
-            return None
-        values = keys = None
-        vpos = i
-        shape: list[int] = []
-        if i < end and p[i] == 0x0A:
-            size, vpos = _varint(p, i + 1)
-            values, i = p[vpos : vpos + size], vpos + size
-            if size % (4 if dtype == "<f4" else 8):
-                return None
-        if i < end and p[i] == 0x12:
-            size, i = _varint(p, i + 1)
-            keys, i = p[i : i + size], i + size
-            if size == 0 or keys[-1] >= 0x80:
-                return None
-            n_keys = len(keys.tobytes().translate(None, _HIGH_BYTES))  # bytes < 0x80 end a varint
-        if i < end and p[i] == 0x1A:
-            size, i = _varint(p, i + 1)
-            stop = i + size
-            while i < stop:
-                dim, i = _varint(p, i)
-                shape.append(dim)
-        if i != end or len(shape) > 1 or (keys is not None and not shape):
-            return None
-        n_values = 0 if values is None else len(values) // (4 if dtype == "<f4" else 8)
-        if shape and not (keys is not None or n_values == 0 or n_values == shape[0]):
-            return None  # a dense record whose shape disagrees: the slow path explains it
-        if keys is not None and n_keys != n_values:
-            return None
-        label = None
-        rest = len(p) - end
-        if rest == 20 and p[end : end + 16] == _LABEL_F32:
-            label = struct.unpack_from("<f", p, end + 16)[0]
-        elif rest == 24 and p[end : end + 16] == _LABEL_F64:
-            label = struct.unpack_from("<d", p, end + 16)[0]
-        elif rest:
-            return None
-        sparse = keys is not None or (n_values == 0 and bool(shape))
-        if not sparse and n_values == 0:
-            return None
-        width = shape[0] if sparse else n_values
-        empty = memoryview(b"")
-        vals = values if values is not None else empty
-        row_keys = (keys if keys is not None else empty) if sparse else None
-        return _Row(offset, vals, dtype, row_keys, width, label, p, vpos)
-    except IndexError:
-        return None
 
 
 def _tensor(value: record_pb2.Value, what: str, fail) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -174,7 +93,7 @@ def _parse_slow(p: memoryview | bytes, offset: int, number: int, source: str, wa
             fail(f"label['values'] has {len(lvalues)} values; expected exactly one label value")
         label = float(lvalues[0])
     width = shape[0] if sparse else len(values)
-    return _Row(offset, values.astype(np.float32), "<f4", keys if sparse else None, width, label)
+    return _Row(offset, values.astype(np.float32), keys if sparse else None, width, label)
 
 
 def _decode_varints(raw: np.ndarray) -> tuple[np.ndarray, int]:
@@ -194,31 +113,6 @@ def _decode_varints(raw: np.ndarray) -> tuple[np.ndarray, int]:
     return values, longest
 
 
-def _row_values(row: _Row) -> np.ndarray:
-    if isinstance(row.values, np.ndarray):
-        return row.values
-    return np.frombuffer(row.values, dtype=row.dtype).astype(np.float32)
-
-
-def _row_keys(row: _Row, source: str, number: int) -> np.ndarray:
-    if row.keys is None:
-        return np.arange(row.width, dtype=np.uint64)
-    if isinstance(row.keys, np.ndarray):
-        return row.keys
-    keys, longest = _decode_varints(np.frombuffer(row.keys, np.uint8))
-    if longest > 10:
-        _parse_slow(row.payload, row.offset, number, source, False)  # raises: varints are at most 10 bytes
-        raise _fail(source, number, row.offset, "sparse key varint longer than 10 bytes")
-    return keys
-
-
-def _flat_values(rows: list[_Row]) -> np.ndarray:
-    dtypes = {r.dtype for r in rows}
-    if len(dtypes) == 1 and all(isinstance(r.values, memoryview) for r in rows):
-        return np.frombuffer(b"".join(r.values for r in rows), dtype=dtypes.pop()).astype(np.float32)
-    return np.concatenate([_row_values(r) for r in rows]).astype(np.float32, copy=False)
-
-
 def _assemble(
     rows: list[_Row], *, source: str, require_label: bool, feature_dim: int | None, first_record: int
 ) -> Batch:
@@ -233,7 +127,7 @@ def _assemble(
         return Batch(np.zeros((0, feature_dim or 0), np.float32), y0, origin=source, first_row=first_record)
     sparse = np.fromiter((r.keys is not None for r in rows), dtype=bool, count=n)
     widths = [r.width for r in rows]
-    flat = _flat_values(rows)
+    flat = np.concatenate([r.values for r in rows])
     if not sparse.any():
         d = widths[0]
         bad = next((i for i, w in enumerate(widths) if w != d), None)
@@ -267,23 +161,10 @@ def _assemble(
                 f"{kind} {widths[bad]} differs from shape [{d}] of record {first_record + first}; "
                 f"expected {d} features in every record",
             )
-        if sparse.all() and all(isinstance(r.keys, memoryview) for r in rows):
-            raw = np.frombuffer(b"".join(r.keys for r in rows), np.uint8)
-            indices, longest = _decode_varints(raw)
-            if longest > 10:  # find the culprit the slow way
-                indices = np.concatenate([_row_keys(r, source, first_record + i) for i, r in enumerate(rows)])
-        else:
-            indices = np.concatenate([_row_keys(r, source, first_record + i) for i, r in enumerate(rows)])
-        counts = np.fromiter(
-            (
-                len(r.values) // (4 if r.dtype == "<f4" else 8)
-                if isinstance(r.values, memoryview)
-                else len(r.values)
-                for r in rows
-            ),
-            dtype=np.int64,
-            count=n,
+        indices = np.concatenate(
+            [r.keys if r.keys is not None else np.arange(r.width, dtype=np.uint64) for r in rows]
         )
+        counts = np.array([len(r.values) for r in rows], dtype=np.int64)
         indptr = np.concatenate(([0], np.cumsum(counts)))
         out = np.flatnonzero(indices >= np.uint64(d))
         if out.size:
@@ -309,68 +190,6 @@ def _assemble(
         if nonfinite.size:
             i = int(nonfinite[0])
             raise fail(i, f"label {rows[i].label} is not finite; expected a finite number")
-    return Batch(X, y, origin=source, first_row=first_record)
-
-
-def decode_payloads(
-    frames: Iterable[tuple[int, bytes | memoryview]],
-    *,
-    source: str,
-    require_label: bool,
-    feature_dim: int | None = None,
-    first_record: int = 1,
-    fast: bool = True,
-) -> Batch:
-    """Decode Record payloads given as (byte offset, payload) frames, e.g. from iter_frames_from_stream.
-
-    X is dense (n, d) float32 unless any record is sparse, then CSR (n, shape[0]). y is (n,) float32 when
-    require_label (training), else None: labels in inference requests are ignored. fast=False forces the
-    protobuf library for every record (tests and benchmarks compare the two).
-    """
-    rows = []
-    for i, (offset, payload) in enumerate(frames):
-        view = payload if isinstance(payload, memoryview) else memoryview(payload)
-        row = _parse_fast(view, offset) if fast else None
-        if row is None:
-            row = _parse_slow(view, offset, first_record + i, source, require_label)
-        rows.append(row)
-    return _assemble(
-        rows, source=source, require_label=require_label, feature_dim=feature_dim, first_record=first_record
-    )
-
-
-def _decode_fixed(view: memoryview, *, source: str, require_label: bool, first_record: int) -> Batch | None:
-    """All-vectorised decode of a buffer of identical-layout dense records (the usual training file).
-
-    Every record must repeat record 1's bytes except its feature and label values; None otherwise, and
-    on anything doubtful (non-finite values), leaving explanations to the general path.
-    """
-    if len(view) < HEADER.size:
-        return None
-    magic, length = HEADER.unpack_from(view, 0)
-    stride = HEADER.size + length + (4 - length % 4) % 4
-    if magic != MAGIC or length >> 29 or len(view) % stride:
-        return None
-    row = _parse_fast(view[HEADER.size : HEADER.size + length], 0)
-    if row is None or row.keys is not None or (require_label and row.label is None):
-        return None
-    arr = np.frombuffer(view, np.uint8).reshape(-1, stride)
-    vstart, vstop = HEADER.size + row.vpos, HEADER.size + row.vpos + len(row.values)
-    lsize = 0 if row.label is None else (4 if HEADER.size + length - vstop == 20 else 8)
-    lstart = HEADER.size + length - lsize
-    if not (
-        (arr[:, :vstart] == arr[0, :vstart]).all() and (arr[:, vstop:lstart] == arr[0, vstop:lstart]).all()
-    ):
-        return None
-    X = np.ascontiguousarray(arr[:, vstart:vstop]).view(row.dtype).astype(np.float32, copy=False)
-    if not np.isfinite(X).all():
-        return None
-    y = None
-    if require_label:
-        y = np.ascontiguousarray(arr[:, lstart : lstart + lsize]).view("<f4" if lsize == 4 else "<f8")
-        y = y.ravel().astype(np.float32)
-        if not np.isfinite(y).all():
-            return None
     return Batch(X, y, origin=source, first_row=first_record)
 
 
@@ -426,22 +245,30 @@ def _gather(data: bytes | memoryview, start: np.ndarray, size: np.ndarray) -> by
     return b"".join(map(data.__getitem__, map(slice, start.tolist(), (start + size).tolist())))
 
 
-def _decode_vectorised(
-    data: bytes | memoryview,
-    view: memoryview,
-    *,
-    source: str,
-    require_label: bool,
-    feature_dim: int | None,
-    first_record: int,
-) -> Batch | None:
-    """Parse every record's SDK layout with numpy, one step for all records at a time (no per-record Python
-    except slicing). None unless every record fits and the data is valid: the general path explains."""
-    scanned = _scan_headers(view)
-    if scanned is None or not len(scanned[0]):
-        return None
-    offsets, lengths = scanned
-    b = _Bytes(np.frombuffer(view, np.uint8), len(offsets))
+@dataclass
+class _Layout:
+    """Where each record's parts are (absolute byte positions, one array entry per record)."""
+
+    dtype: str
+    vstart: np.ndarray
+    vsize: np.ndarray
+    kstart: np.ndarray
+    ksize: np.ndarray
+    has_k: np.ndarray
+    has_s: np.ndarray
+    dim: np.ndarray
+    fend: np.ndarray
+    lab32: np.ndarray
+    lab64: np.ndarray
+
+
+def _layout(arr: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> _Layout | None:
+    """Parse the SDK layout of every record at once; None unless all records fit it with one value type.
+
+    Layout: features entry {key "values", Value {float32|float64 tensor {values? keys? shape?}}}, then an
+    optional label entry {key "values", Value {same-type tensor {values [y]}}}.
+    """
+    b = _Bytes(arr, len(offsets))
     start, stop = offsets + HEADER.size, offsets + HEADER.size + lengths
     b.ok &= (lengths > 0) & (b.at(start) == 0x0A)
     size, p = b.varint(start + 1)
@@ -457,10 +284,9 @@ def _decode_vectorised(
     def optional(p: np.ndarray, field_tag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         present = (p < fend) & (b.at(p) == field_tag)
         size, body = b.varint(p + 1, where=present)
-        size, body = np.where(present, size, 0), np.where(present, body, p)
-        return present, body, size
+        return present, np.where(present, body, p), np.where(present, size, 0)
 
-    has_v, vstart, vsize = optional(p, 0x0A)
+    _, vstart, vsize = optional(p, 0x0A)
     has_k, kstart, ksize = optional(vstart + vsize, 0x12)
     has_s, sstart, ssize = optional(kstart + ksize, 0x1A)
     dim, dim_end = b.varint(sstart, width=10, where=has_s)
@@ -473,47 +299,137 @@ def _decode_vectorised(
     if not b.ok.all() or len(set(tag.tolist())) != 1:
         return None
     dtype = _TENSOR_TAGS[int(tag[0])]
-    itemsize = int(dtype[-1])
-    counts = vsize // itemsize
-    sparse = has_k | (has_s & (vsize == 0))
-    if (
-        (vsize % itemsize).any()
-        or (sparse.any() and not sparse.all())
-        or (require_label and not (lab32 | lab64).all())
-    ):
+    if (vsize % int(dtype[-1])).any():
         return None
-    flat = np.frombuffer(_gather(data, vstart, vsize), dtype=dtype).astype(np.float32)
+    return _Layout(dtype, vstart, vsize, kstart, ksize, has_k, has_s, dim, fend, lab32, lab64)
+
+
+def _labels(arr: np.ndarray, lay: _Layout) -> np.ndarray | None:
+    """Label values (n,) float32 from the label entries; None if any record lacks one or one is not finite."""
+    if not (lay.lab32 | lay.lab64).all():
+        return None
+    y = np.empty(len(lay.fend), dtype=np.float32)
+    for mask, code in ((lay.lab32, "<f4"), (lay.lab64, "<f8")):
+        if mask.any():
+            idx = (lay.fend[mask] + 16)[:, None] + np.arange(int(code[-1]))
+            y[mask] = np.ascontiguousarray(arr[idx]).view(code).ravel()
+    return y if np.isfinite(y).all() else None
+
+
+def _decode_vectorised(
+    data: bytes | memoryview,
+    view: memoryview,
+    *,
+    source: str,
+    require_label: bool,
+    feature_dim: int | None,
+    first_record: int,
+) -> Batch | None:
+    """All records of a buffer through _layout, then numpy; per-record Python only to slice bytes."""
+    scanned = _scan_headers(view)
+    if scanned is None or not len(scanned[0]):
+        return None
+    offsets, lengths = scanned
+    arr = np.frombuffer(view, np.uint8)
+    lay = _layout(arr, offsets, lengths)
+    if lay is None:
+        return None
+    counts = lay.vsize // int(lay.dtype[-1])
+    sparse = lay.has_k | (lay.has_s & (lay.vsize == 0))
+    if sparse.any() and not sparse.all():
+        return None
+    flat = np.frombuffer(_gather(data, lay.vstart, lay.vsize), dtype=lay.dtype).astype(np.float32)
     if not np.isfinite(flat).all():
         return None
     n = len(offsets)
     if not sparse.any():
         d = int(counts[0])
-        if d == 0 or (counts != d).any() or (has_s & (dim != d)).any() or feature_dim not in (None, d):
+        if (
+            d == 0
+            or (counts != d).any()
+            or (lay.has_s & (lay.dim != d)).any()
+            or feature_dim not in (None, d)
+        ):
             return None
         X: np.ndarray | sp.csr_matrix = flat.reshape(n, d)
     else:
-        d = int(dim[0])
-        if (dim != d).any() or d > MAX_FEATURES or feature_dim not in (None, d):
+        d = int(lay.dim[0])
+        if (lay.dim != d).any() or d > MAX_FEATURES or feature_dim not in (None, d):
             return None
-        raw = np.frombuffer(_gather(data, kstart, ksize), np.uint8)
+        raw = np.frombuffer(_gather(data, lay.kstart, lay.ksize), np.uint8)
         indices, longest = _decode_varints(raw)
-        ends = np.cumsum(np.concatenate(([0], ksize)))
+        ends = np.cumsum(np.concatenate(([0], lay.ksize)))
         terminators = np.concatenate(([0], np.cumsum(raw < 0x80)))[ends]
         if longest > 10 or (np.diff(terminators) != counts).any() or (indices >= np.uint64(d)).any():
             return None
         indptr = np.concatenate(([0], np.cumsum(counts)))
         X = sp.csr_matrix((flat, indices.astype(np.int32), indptr), shape=(n, d))
+    y = _labels(arr, lay) if require_label else None
+    if require_label and y is None:
+        return None
+    return Batch(X, y, origin=source, first_row=first_record)
+
+
+def _decode_fixed(view: memoryview, *, source: str, require_label: bool, first_record: int) -> Batch | None:
+    """Equal-length dense records (the usual training file): every record must repeat record 1's bytes
+    outside its feature and label values, so one reshape of the buffer gives X. None otherwise."""
+    if len(view) < HEADER.size:
+        return None
+    magic, length = HEADER.unpack_from(view, 0)
+    stride = HEADER.size + length + (-length & 3)
+    if magic != MAGIC or length >> 29 or len(view) % stride:
+        return None
+    arr = np.frombuffer(view, np.uint8).reshape(-1, stride)
+    lay = _layout(arr[0], np.zeros(1, np.int64), np.array([length], np.int64))
+    if lay is None or lay.has_k[0] or lay.has_s[0] or lay.vsize[0] == 0:
+        return None
+    vstart, vstop = int(lay.vstart[0]), int(lay.vstart[0] + lay.vsize[0])
+    lstart = HEADER.size + length - (4 if lay.lab32[0] else 8 if lay.lab64[0] else 0)
+    if not (
+        (arr[:, :vstart] == arr[0, :vstart]).all() and (arr[:, vstop:lstart] == arr[0, vstop:lstart]).all()
+    ):
+        return None
+    X = np.ascontiguousarray(arr[:, vstart:vstop]).view(lay.dtype).astype(np.float32, copy=False)
+    if not np.isfinite(X).all():
+        return None
     y = None
     if require_label:
-        y = np.empty(n, dtype=np.float32)
-        for mask, skip, code in ((lab32, 16, "<f4"), (lab64, 16, "<f8")):
-            if mask.any():
-                size = int(code[-1])
-                idx = (fend[mask] + skip)[:, None] + np.arange(size)
-                y[mask] = np.ascontiguousarray(b.arr[idx]).view(code).ravel()
+        if lstart == HEADER.size + length:
+            return None
+        y = np.ascontiguousarray(arr[:, lstart : HEADER.size + length]).view("<f4" if lay.lab32[0] else "<f8")
+        y = y.ravel().astype(np.float32)
         if not np.isfinite(y).all():
             return None
     return Batch(X, y, origin=source, first_row=first_record)
+
+
+def decode_payloads(
+    frames: Iterable[tuple[int, bytes | memoryview]],
+    *,
+    source: str,
+    require_label: bool,
+    feature_dim: int | None = None,
+    first_record: int = 1,
+    fast: bool = True,
+) -> Batch:
+    """Decode Record payloads given as (byte offset, payload) frames, e.g. from iter_frames_from_stream.
+
+    X is dense (n, d) float32 unless any record is sparse, then CSR (n, shape[0]). y is (n,) float32 when
+    require_label (training), else None: labels in inference requests are ignored. fast=False forces the
+    protobuf library for every record (tests and benchmarks compare the two).
+    """
+    frames = list(frames)
+    kw = {"source": source, "require_label": require_label, "first_record": first_record}
+    if fast and frames and all(len(p) <= LENGTH_MASK for _, p in frames):
+        buf = b"".join(encode_frame(bytes(p)) for _, p in frames)  # re-framed: one buffer for _layout
+        batch = _decode_vectorised(buf, memoryview(buf), feature_dim=feature_dim, **kw)
+        if batch is not None:
+            return batch
+    rows = [
+        _parse_slow(p, offset, first_record + i, source, require_label)
+        for i, (offset, p) in enumerate(frames)
+    ]
+    return _assemble(rows, feature_dim=feature_dim, **kw)
 
 
 def decode_records(
@@ -531,29 +447,21 @@ def decode_records(
     offset of its header. See decode_payloads for the result's shapes and `fast`.
     """
     view = memoryview(data).cast("B")
+    kw = {"source": source, "require_label": require_label, "first_record": first_record}
     if fast:
-        batch = _decode_fixed(view, source=source, require_label=require_label, first_record=first_record)
-        if batch is not None and (feature_dim is None or batch.n_features == feature_dim):
+        batch = _decode_fixed(view, **kw)
+        if batch is not None and feature_dim in (None, batch.n_features):
             return batch
         batch = _decode_vectorised(
-            data if isinstance(data, bytes) else view,
-            view,
-            source=source,
-            require_label=require_label,
-            feature_dim=feature_dim,
-            first_record=first_record,
+            data if isinstance(data, bytes) else view, view, feature_dim=feature_dim, **kw
         )
         if batch is not None:
             return batch
-    frames = iter_frames(view, source=source)
-    return decode_payloads(
-        frames,
-        source=source,
-        require_label=require_label,
-        feature_dim=feature_dim,
-        first_record=first_record,
-        fast=fast,
-    )
+    rows = [
+        _parse_slow(p, offset, first_record + i, source, require_label)
+        for i, (offset, p) in enumerate(iter_frames(view, source=source))
+    ]
+    return _assemble(rows, feature_dim=feature_dim, **kw)
 
 
 def _record(values: list[float], label: float | None, keys: list[int] | None = None, width: int = 0) -> bytes:
