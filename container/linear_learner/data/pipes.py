@@ -111,9 +111,11 @@ class GzipSniffer(io.RawIOBase):
         return b"".join(out)
 
     def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(READ_SIZE), b""))
         if not self._started:
             self._start()
-        want = READ_SIZE if size is None or size < 0 else size
+        want = size
         while not self._pending and not self._eof:
             data = self.raw.read(READ_SIZE)
             self._consumed += len(data)
@@ -153,7 +155,9 @@ class UnwrappedRecordIO(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        want = READ_SIZE if size is None or size < 0 else size
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(READ_SIZE), b""))
+        want = size
         while len(self._pending) < want:
             frame = next(self._frames, None)
             if frame is None:

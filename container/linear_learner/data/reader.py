@@ -73,7 +73,10 @@ def read_channel(
         check_labels(batch, predictor_type, num_classes, unit=unit)
         batches.append(batch)
     if not batches:
-        raise ClientError(f"channel '{channel}': {len(files)} file(s), 0 records")
+        names = ", ".join(f"'{p.relative_to(channel_dir)}'" for p in files[:5])
+        raise ClientError(
+            f"channel '{channel}' file(s) {names}: 0 records (byte 0); {len(files)} file(s) read"
+        )
     total = concat_batches(batches, origin=f"channel '{channel}'")
     log.info(
         "channel '%s': %d file(s), %d records, %d features, %s",
