@@ -35,7 +35,7 @@ from ..errors import ClientError
 from ..learner.grid import build_grid
 from ..learner.losses import make_loss
 from ..learner.scaler import fit_scaler, with_decorrelation
-from . import distributed, logs
+from . import checkpoint, distributed, logs, memory
 from .comm import Comm
 from .data_feed import InMemoryFeed, StreamingFeed
 from .finalize import build_artifact, select_model
@@ -202,6 +202,8 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     t_start = time.time()
     ctx = load_context(paths)
     hp, host = ctx.hp, ctx.cluster.current_host
+    if hp.feature_dim is not None:  # fail in seconds, before any data is read
+        memory.check_job(hp, hp.feature_dim)
     if hp.log_level == "debug":  # `_log_level=debug` (reference §1.1): e.g. the scheduled lr per step
         logging.getLogger().setLevel(logging.DEBUG)
     comm = distributed.connect(ctx.cluster, should_stop)  # SingleHost (torch never imported) for one host
@@ -228,6 +230,12 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     if validation is None:
         log.info("Validation data is not provided; early stopping and model selection use training data.")
     k = hp.num_classes if hp.predictor_type == "multiclass_classifier" else 1
+    memory.check_job(  # the data's real width and size, before the trainer allocates
+        hp,
+        feature_dim,
+        eval_rows=validation.n_rows if validation is not None else min(train.n_rows, 1_000_000),
+        data_bytes=sum(memory.batch_bytes(b) for b in (train, validation, test)),
+    )
     if hp.mini_batch_size > train.n_rows:
         log.warning(
             "mini_batch_size=%d is larger than the %d training records; using one batch per epoch",
@@ -343,6 +351,9 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             logs.emit(logs.early_stopping(host, r.epoch, r.criterion_name, value))
         if r.improved:
             log.info("Epoch %d: Loss improved. Updating best model", r.epoch)
+        else:  # like the built-in, K counts the streak's earlier epochs: 0, 1, ... (reference §5.3)
+            k_before = max(r.epochs_without_improvement - 1, 0)
+            log.info("Epoch %d: Loss has not improved for %d epochs.", r.epoch, k_before)
         logs.emit(logs.progress(host, 100.0 * (r.epoch + 1) / hp.epochs))
         logs.emit(logs.throughput(host, r.records_per_second))
 
@@ -367,6 +378,9 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         feed = distributed.synced_feed(comm, feed, hp.mini_batch_size, X, feed.w.shape[1])
     val_X = validation.X if validation is not None else None
     val_y = validation.y if validation is not None else None
+    if comm.world_size == 1 and isinstance(feed, InMemoryFeed):  # streamed/multi-host epochs: no resume
+        shape = (feature_dim, k, grid.num_models)
+        trainer.checkpointer = checkpoint.for_job(paths, hp.raw, shape, [X, feed.y, val_X, val_y])
     t_train = time.time()
     result = trainer.fit(feed, val_X, val_y)
     if result.epochs_run < hp.epochs:

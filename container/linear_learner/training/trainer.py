@@ -24,6 +24,7 @@ from ..learner.losses import Loss
 from ..learner.optimizers import Optimizer, scheduled_lr
 from ..learner.scaler import Scaler
 from ..learner.selection import BestPerModel, EarlyStopping
+from . import checkpoint as ckpt
 from .comm import Comm, SingleHost
 from .data_feed import EpochFeed
 
@@ -74,6 +75,7 @@ class EpochReport:
     improved: bool
     records_per_second: float
     seconds: float
+    epochs_without_improvement: int = 0  # the current streak, this epoch included (0 if it improved)
 
 
 @dataclass
@@ -128,6 +130,7 @@ class Trainer:
         *,
         n_features: int,
         comm: Comm | None = None,
+        checkpointer: ckpt.Checkpointer | None = None,
     ) -> None:
         self.s = settings
         self.grid = grid
@@ -139,6 +142,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.n_features = n_features
         self.comm = comm or SingleHost()
+        self.checkpointer = checkpointer  # per-epoch state for resuming (training/checkpoint.py)
         self.M = grid.num_models
         self.K = settings.num_outputs
 
@@ -230,9 +234,16 @@ class Trainer:
         history: list[EpochReport] = []
         B = max(1, min(s.mini_batch_size, n))
         S_buf = np.empty((B, K * M), np.float32)
-        epochs_run = 0
+        epochs_run, start_epoch = 0, 0
+        loop = dict(W=W, b=b, best_W=best_W, best_b=best_b, optimizer=opt, stopper=stopper, best=best)
+        saved = self.checkpointer.load(ckpt.expected_shapes(W, b, opt)) if self.checkpointer else None
+        if saved is not None:
+            history = ckpt.apply(saved, **loop, report_type=EpochReport)
+            epochs_run = start_epoch = saved.epoch + 1
+            if saved.finished:
+                start_epoch = s.epochs
         debug = log.isEnabledFor(logging.DEBUG)
-        for epoch in range(s.epochs):
+        for epoch in range(start_epoch, s.epochs):
             t0 = time.perf_counter()
             loss_sum = np.zeros(M, np.float64)
             weight_sum = np.zeros(M, np.float64)
@@ -305,9 +316,13 @@ class Trainer:
                 improved,
                 rows_seen / max(seconds, 1e-9),
                 seconds,
+                stopper.epochs_without_improvement,
             )
             history.append(report)
             self.on_epoch(report)
+            if self.checkpointer is not None:
+                finished = not finite.size or stopper.should_stop or epoch + 1 == s.epochs
+                self.checkpointer.save(ckpt.capture(epoch, finished, **loop, history=history))
             if not finite.size:
                 break
             if stopper.should_stop:
