@@ -475,3 +475,56 @@ def open_streamed(stream: ChannelStream) -> tuple[StreamedRows, np.ndarray]:
         n += batch.n_rows
     rows = StreamedRows(stream, n, stream.feature_dim or 0)
     return rows, np.concatenate(ys).astype(np.float32, copy=False)
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Produce `items` in a background thread, at most `depth` ahead, in order.
+
+    Why: decoding (numba/numpy, GIL released) then overlaps the training step (single-threaded BLAS),
+    so streaming uses the machine's second core. Memory stays bounded by `depth` chunks. An exception
+    in the producer is re-raised here; leaving the loop early stops the producer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((_DONE, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    thread = threading.Thread(target=produce, name="stream-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -93,18 +93,23 @@ class StreamingFeed:
             yield from self.stream.chunks()
 
     def batches(self, epoch: int, batch_size: int):
-        from ..data.streaming import ShuffleBuffer, rebatch
+        from ..data.streaming import ShuffleBuffer, prefetch, rebatch
 
         rng = np.random.default_rng(self.seed * 1_000_003 + epoch)
         buffer = ShuffleBuffer(self._capacity or 65536, rng)
         record = epoch == 0 and self.labels is None
         ys: list[np.ndarray] = []
 
-        def rows():
+        def prepared():
             for batch in self._epoch_chunks(epoch):
                 if record:
                     ys.append(batch.y.copy())
-                yield from buffer.push(self._prepare(batch.X, batch.y))
+                yield self._prepare(batch.X, batch.y)
+
+        def rows():
+            # decoding and scaling run one chunk ahead in a thread, overlapping the training step
+            for item in prefetch(prepared()):
+                yield from buffer.push(item)
             yield from buffer.flush()
 
         yield from rebatch(rows(), batch_size)
