@@ -119,7 +119,7 @@ def prepare_chunks(scaler, predictor_type: str, grid, class_weights, scale_label
 
     def prepare(X, y):
         X = X.astype(np.float32) if sp.issparse(X) else np.ascontiguousarray(X, dtype=np.float32)
-        scaler.transform_inplace(X)
+        X = scaler.transform_inplace(X)  # a new array when the scaler rotates
         w = sample_weights(predictor_type, y, grid, class_weights)
         return X, (scaler.scale_labels(y) if scale_labels else y), w
 
