@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fuzz_targets import MAX_MESSAGE, check_config_file
+from fuzz_targets import MAX_MESSAGE, check_config_file, check_csv
 
+from linear_learner.codecs import csv as csv_codec
 from linear_learner.config.channels import load_json_config
 from linear_learner.config.hyperparams import parse_hyperparameters
 from linear_learner.errors import ClientError
@@ -47,3 +48,15 @@ def test_many_repeated_class_names_are_refused_quickly_and_briefly() -> None:
         parse_hyperparameters({"predictor_type": "binary_classifier", "class_names": names})
     assert time.perf_counter() - start < 5  # was ~12 s: names.count() per name
     assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "data", [b"0\x00", b"1\x00\n", b"1,2\x00\n3,4\n"], ids=["nul", "nul-newline", "nul-row"]
+)
+def test_csv_field_with_a_nul_byte_is_refused_by_every_path(data: bytes) -> None:
+    """numpy's bytes-to-float cast dropped trailing NULs, so the bulk path read '0\\x00' as 0."""
+    for fast in (True, False):
+        with pytest.raises(ClientError, match="line 1 column"):
+            csv_codec.decode_csv(data, source="s", has_label=False, fast=fast)
+    with pytest.raises(ClientError):  # the fuzz check: every path agrees, the message is short
+        check_csv((data, False, None))

@@ -135,7 +135,10 @@ def _decode_fast(
         return None
     if list(map(bytes.count, lines, repeat(b","))).count(commas) != len(lines):
         return None
-    fields = b",".join(lines).split(b",")
+    joined = b",".join(lines)
+    if b"\0" in joined:
+        return None  # numpy bytes strings drop trailing NULs: '0\x00' would read as 0 (found by fuzzing)
+    fields = joined.split(b",")
     if max(map(len, fields)) > _MAX_FAST_FIELD:
         return None
     try:
