@@ -403,3 +403,28 @@ def test_mixed_dense_sparse_and_int32_records_decode_to_csr() -> None:
     assert batch.is_sparse
     np.testing.assert_array_equal(batch.X.toarray(), [[1, 0, 2], [0, 0, 5], [7, 0, 0]])
     np.testing.assert_array_equal(batch.y, [1, 1, 0])
+
+
+def test_chunked_stream_decode_equals_whole_and_errors_are_absolute() -> None:
+    from linear_learner.codecs.recordio import iter_record_chunks
+
+    S = sp.random(40, 12, density=0.3, format="csr", dtype=np.float32, random_state=5)
+    y = np.arange(40, dtype=np.float32) % 2
+    data = sparse_bytes(S, y)
+    whole = both(data)
+    batches, seen = [], 0
+    for offset, chunk, count in iter_record_chunks(io.BytesIO(data), source=SRC, chunk_size=300):
+        batches.append(
+            decode_records(chunk, source=SRC, require_label=True, first_record=seen + 1, base_offset=offset)
+        )
+        seen += count
+    assert len(batches) > 3 and seen == 40
+    np.testing.assert_array_equal(sp.vstack([b.X for b in batches]).toarray(), whole.X.toarray())
+    bad = bytearray(data)
+    offsets = [o for o, _ in iter_frames(data, source=SRC)]
+    bad[offsets[30] + 8 + 12] ^= 0xFF  # damage record 31's tensor header
+    with pytest.raises(ClientError, match=rf"record 31 \(byte {offsets[30]}\)"):
+        seen = 0
+        for offset, chunk, count in iter_record_chunks(io.BytesIO(bytes(bad)), source=SRC, chunk_size=300):
+            decode_records(chunk, source=SRC, require_label=True, first_record=seen + 1, base_offset=offset)
+            seen += count

@@ -17,6 +17,7 @@ from linear_learner.codecs.recordio import (
     encode_frames,
     iter_frames,
     iter_frames_from_stream,
+    iter_record_chunks,
 )
 from linear_learner.errors import ClientError
 
@@ -159,3 +160,53 @@ def test_stream_rejects_oversized_record_before_buffering() -> None:
         bytes(p)
         for _, p in iter_frames_from_stream(io.BytesIO(encode_frame(b"ok")), source=SRC, max_record_bytes=2)
     ] == [b"ok"]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 16, 64, 1 << 20])
+def test_record_chunks_hold_whole_records_and_absolute_offsets(chunk: int) -> None:
+    parts = header(3, 1) + b"abc\0" + header(1, 3) + b"d\0\0\0"
+    data = encode_frames([b"x" * 9, b""]) + parts + encode_frame(b"yz")
+    chunks = list(iter_record_chunks(io.BytesIO(data), source=SRC, chunk_size=chunk))
+    assert b"".join(c for _, c, _ in chunks) == data
+    assert sum(n for _, _, n in chunks) == 4
+    got = [f for offset, c, _ in chunks for f in frames_at(c, offset)]
+    assert got == frames(data, stream=False)
+
+
+def frames_at(chunk: bytes, offset: int) -> list[tuple[int, bytes]]:
+    return [(o, bytes(p)) for o, p in iter_frames(chunk, source=SRC, base_offset=offset)]
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        (
+            header(100) + b"x" * 10,
+            "at byte 32 (truncated payload: header declares 100 bytes, only 10 remain)",
+        ),
+        (b"\0" * 8, "at byte 32 (bad magic number 0x00000000"),
+        (MAGIC_BYTES[:2], "at byte 32 (truncated header: 2 bytes left"),
+        (header(1, 1) + b"a\0\0\0", "at byte 32 (multi-part record has no last part"),
+    ],
+)
+def test_record_chunks_report_damage_with_absolute_offsets(tail: bytes, reason: str) -> None:
+    data = encode_frames([b"a" * 8, b"b" * 8]) + tail
+    with pytest.raises(ClientError) as info:
+        list(iter_record_chunks(io.BytesIO(data), source=SRC, chunk_size=16))
+    assert reason in str(info.value)
+
+
+def test_record_chunks_accept_missing_final_pad_and_cap_size() -> None:
+    data = encode_frames([b"abcd", b"xyz"])[:-1]
+    chunks = list(iter_record_chunks(io.BytesIO(data), source=SRC))
+    assert b"".join(c for _, c, _ in chunks) == data and sum(n for _, _, n in chunks) == 2
+    with pytest.raises(ClientError, match="record of 100 bytes exceeds the limit of 10 bytes"):
+        list(iter_record_chunks(io.BytesIO(header(100) + b"x" * 100), source=SRC, max_record_bytes=10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=8), st.integers(1, 64))
+def test_record_chunks_equal_frames(payloads: list[bytes], chunk: int) -> None:
+    data = encode_frames(payloads)
+    chunks = list(iter_record_chunks(io.BytesIO(data), source=SRC, chunk_size=chunk))
+    assert [f for offset, c, _ in chunks for f in frames_at(c, offset)] == frames(data, stream=False)

@@ -440,11 +440,13 @@ def decode_records(
     feature_dim: int | None = None,
     first_record: int = 1,
     fast: bool = True,
+    base_offset: int = 0,
 ) -> Batch:
     """Decode every RecordIO-framed Record in `data` (a whole file or request body) into one Batch.
 
     Errors are ClientErrors naming `source`, the record number (counted from first_record) and the byte
-    offset of its header. See decode_payloads for the result's shapes and `fast`.
+    offset of its header (counted from base_offset, e.g. a chunk from iter_record_chunks). See
+    decode_payloads for the result's shapes and `fast`.
     """
     view = memoryview(data).cast("B")
     kw = {"source": source, "require_label": require_label, "first_record": first_record}
@@ -459,7 +461,7 @@ def decode_records(
             return batch
     rows = [
         _parse_slow(p, offset, first_record + i, source, require_label)
-        for i, (offset, p) in enumerate(iter_frames(view, source=source))
+        for i, (offset, p) in enumerate(iter_frames(view, source=source, base_offset=base_offset))
     ]
     return _assemble(rows, feature_dim=feature_dim, **kw)
 

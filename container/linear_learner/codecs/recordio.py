@@ -85,29 +85,71 @@ def _check_header(source: str, offset: int, magic: int, word: int) -> tuple[int,
     return word >> 29, word & LENGTH_MASK
 
 
-def iter_frames(data: bytes | bytearray | memoryview, *, source: str) -> Iterator[Frame]:
+def iter_frames(
+    data: bytes | bytearray | memoryview, *, source: str, base_offset: int = 0
+) -> Iterator[Frame]:
     """Yield (byte offset of the record's header, payload) for every record in an in-memory buffer.
 
     Whole records come back as zero-copy memoryview slices of `data`; joined multi-part records as bytes.
+    Offsets (also in errors) are counted from base_offset: where `data` starts within its file or stream.
     """
     view = memoryview(data).cast("B") if not isinstance(data, memoryview) or data.format != "B" else data
     n = len(view)
     joiner = _Joiner(source)
     pos = 0
     while pos < n:
+        at = base_offset + pos
         if n - pos < HEADER.size:
-            raise _error(source, pos, f"truncated header: {n - pos} bytes left, a header needs {HEADER.size}")
-        cflag, length = _check_header(source, pos, *HEADER.unpack_from(view, pos))
+            raise _error(source, at, f"truncated header: {n - pos} bytes left, a header needs {HEADER.size}")
+        cflag, length = _check_header(source, at, *HEADER.unpack_from(view, pos))
         end = pos + HEADER.size + length
         if end > n:
             raise _error(
-                source, pos, f"truncated payload: header declares {length} bytes, only {n - pos - 8} remain"
+                source, at, f"truncated payload: header declares {length} bytes, only {n - pos - 8} remain"
             )
-        frame = joiner.feed(pos, cflag, view[pos + HEADER.size : end])
+        frame = joiner.feed(at, cflag, view[pos + HEADER.size : end])
         if frame is not None:
             yield frame
         pos = min(end + _pad(length), n)  # the final pad may be missing (SingleRecord batch transform)
-    joiner.finish(n)
+    joiner.finish(base_offset + n)
+
+
+def iter_record_chunks(
+    stream: BinaryIO, *, source: str, chunk_size: int = 16 << 20, max_record_bytes: int | None = None
+) -> Iterator[tuple[int, bytes, int]]:
+    """Yield (byte offset, buffer, record count): runs of whole framed records of about chunk_size bytes.
+
+    For streaming readers (Pipe FIFOs, big files): decode_records(buffer, base_offset=offset,
+    first_record=records so far + 1) then decodes many records per call, the fast way, while memory stays
+    bounded by chunk_size plus one record. Damaged framing is reported with absolute byte offsets.
+    """
+    buf, base, eof = b"", 0, False
+    while not eof:
+        chunk = stream.read(chunk_size)
+        eof = not chunk
+        buf += chunk
+        pos = cut = count = 0
+        while pos + HEADER.size <= len(buf):
+            cflag, length = _check_header(source, base + pos, *HEADER.unpack_from(buf, pos))
+            if max_record_bytes is not None and length > max_record_bytes:
+                raise _error(
+                    source,
+                    base + pos,
+                    f"record of {length} bytes exceeds the limit of {max_record_bytes} bytes",
+                )
+            end = pos + HEADER.size + length + _pad(length)
+            if end > len(buf) and not (eof and pos + HEADER.size + length <= len(buf)):
+                break  # the rest of this record is still to be read
+            pos = min(end, len(buf))
+            if cflag in (0, 3):  # a whole record ends here; never cut between continuation parts
+                count, cut = count + 1, pos
+        if cut:
+            yield base, buf[:cut], count
+            base, buf = base + cut, buf[cut:]
+    if buf:  # a truncated or unfinished record: let the frame reader say exactly what is wrong
+        for _ in iter_frames(buf, source=source, base_offset=base):
+            pass
+        raise _error(source, base, "incomplete record at the end of the stream")
 
 
 def iter_frames_from_stream(
