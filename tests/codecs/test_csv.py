@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sagemaker.serializers import CSVSerializer
+
 from linear_learner.batch import Predictions
 from linear_learner.codecs.csv import decode_csv, encode_predictions_csv, row_line_numbers
 from linear_learner.errors import ClientError
-from sagemaker.serializers import CSVSerializer
 
 SRC = "channel 'train' file 'part-0.csv'"
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sagemaker.deserializers import JSONDeserializer, JSONLinesDeserializer
+from sagemaker.serializers import JSONLinesSerializer, JSONSerializer
+
 from linear_learner.batch import Predictions
 from linear_learner.codecs.jsonfmt import decode_json, decode_jsonlines, encode_json, encode_jsonlines
 from linear_learner.errors import ClientError
-from sagemaker.deserializers import JSONDeserializer, JSONLinesDeserializer
-from sagemaker.serializers import JSONLinesSerializer, JSONSerializer
 
 ROWS = [[1.0, 2.0, 3.0], [4.0, -5.5, 6]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from linear_learner.codecs.mediatype import (
     CSV,
     JSON,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from linear_learner.codecs import record_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
