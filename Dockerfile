@@ -25,7 +25,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=180 \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python3 -m venv /opt/venv
+# pip lives in a separate build venv and installs into /opt/venv through --python, so the shipped venv
+# holds no pip, setuptools or wheel unless a dependency itself requires them.
+RUN python3 -m venv /opt/build && python3 -m venv --without-pip /opt/venv
 
 WORKDIR /src
 
@@ -38,15 +40,14 @@ RUN set -eu; \
     [ -n "$PIP_EXTRA_INDEX_URL" ] && export PIP_EXTRA_INDEX_URL || unset PIP_EXTRA_INDEX_URL; \
     [ -n "$PIP_FIND_LINKS" ] && export PIP_FIND_LINKS || unset PIP_FIND_LINKS; \
     cat /tmp/requirements.txt; \
-    /opt/venv/bin/pip install --only-binary=:all: -r /tmp/requirements.txt
+    /opt/build/bin/pip --python /opt/venv/bin/python install --only-binary=:all: -r /tmp/requirements.txt
 
 # Then the package itself, as a wheel (no editable install, no source tree in the image).
 COPY pyproject.toml README.md* ./
 COPY container ./container
 RUN set -eu; \
-    /opt/venv/bin/pip install --no-deps . ; \
-    /opt/venv/bin/pip check; \
-    /opt/venv/bin/pip uninstall -y pip setuptools wheel >/dev/null 2>&1 || true; \
+    /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps . ; \
+    /opt/build/bin/pip --python /opt/venv/bin/python check; \
     # The scientific wheels ship their own test suites (~55 MB) that nothing imports at run time.
     for pkg in numpy scipy matplotlib; do \
         find "/opt/venv/lib/python3"*"/site-packages/$pkg" -depth -type d -name tests -exec rm -rf {} + ; \

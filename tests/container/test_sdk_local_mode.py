@@ -32,6 +32,11 @@ REGION = "us-west-2"
 ROLE = "arn:aws:iam::111111111111:role/SageMakerRole"  # never checked in local mode
 
 
+def _algo_containers() -> set[str]:
+    out = docker("ps", "-a", "--filter", "name=-algo-", "--format", "{{.ID}}", check=False).stdout
+    return set(out.split())
+
+
 @pytest.fixture
 def local_session(engine: str, monkeypatch: pytest.MonkeyPatch):
     """A LocalSession that cannot reach AWS: a region, dummy credentials, no instance metadata lookups, and
@@ -46,7 +51,11 @@ def local_session(engine: str, monkeypatch: pytest.MonkeyPatch):
     session = LocalSession()
     # A free host port for the endpoint (local mode's default is 8080).
     session.config = {"local": {"local_code": True, "serving_port": free_port()}}
-    return session
+    before = _algo_containers()
+    yield session
+    # Local mode leaves its exited algo-1 containers behind (compose `up`, never `down`); remove ours.
+    for cid in _algo_containers() - before:
+        docker("rm", "-f", cid, check=False)
 
 
 def _model_tar_members(model_data: str) -> list[str]:
