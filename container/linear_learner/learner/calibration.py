@@ -63,8 +63,16 @@ def calibrate(
     target_recall: float = 0.8,
     target_precision: float = 0.8,
     default_threshold: float = 0.5,
+    out_of_sample: bool = False,
 ) -> Calibration:
-    """Choose the threshold that optimises `criterion` on (y, scores) (ties: see _middle_of_best)."""
+    """Choose the threshold that optimises `criterion` on (y, scores) (ties: see _middle_of_best).
+
+    out_of_sample: precision_at_target_recall keeps tp >= target * (n_pos + 1) positives above the
+    threshold rather than target * n_pos. A cut below the k-th highest of n positive scores passes on
+    average k / (n + 1) of unseen positives, so the target then holds in expectation on new rows (the
+    test channel, the endpoint) and not only on the sample; with a few dozen validation positives the
+    plain rule lands several points under the target. Samples too small for it use the plain rule.
+    """
     if y.size == 0:
         return Calibration(default_threshold, 0.0, 0.0, 0.0, False)
     thr, precision, recall, accuracy = _curve(y, scores)
@@ -86,6 +94,9 @@ def calibrate(
         value = f[i]
     elif criterion == "precision_at_target_recall":
         ok = recall >= target_recall
+        n_pos = float(np.sum(y > 0.5))
+        if out_of_sample and np.any(recall * n_pos >= target_recall * (n_pos + 1) - 1e-9):
+            ok = recall * n_pos >= target_recall * (n_pos + 1) - 1e-9
         cand = np.where(ok, precision, -1.0)
         i = int(np.argmax(cand))
         value = precision[i]

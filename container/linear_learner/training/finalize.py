@@ -63,6 +63,7 @@ def select_model(
         beta=hp.f_beta,
         target_recall=hp.target_recall,
         target_precision=hp.target_precision,
+        out_of_sample=True,
     )
     if not cal.reachable and criterion == "recall_at_target_precision":
         log.warning(

@@ -192,6 +192,7 @@ class Trainer:
                     beta=self.s.f_beta,
                     target_recall=self.s.target_recall,
                     target_precision=self.s.target_precision,
+                    out_of_sample=True,
                 ).value
                 if np.all(np.isfinite(scores[:, m]))
                 else np.nan
