@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "local_test"))
 import covtype_like  # noqa: E402
 
 RESULTS = HERE / "results"
+REUSE = False  # --reuse: keep linear-learner results already in --work (the baselines always rerun)
 ACC = re.compile(r"#quality_metric: host=\S+, test multiclass_accuracy <score>=(\S+)")
 EPOCHS_RUN = re.compile(r'"epochs": \{"sum": ([0-9.]+)')
 THROUGHPUT = re.compile(r"train throughput=(\S+) records/second")
@@ -135,6 +136,9 @@ def run_job(base: Path, hp: dict, channels: dict[str, str], env: dict | None = N
         for c, ct in channels.items()
     }
     (cfg / "inputdataconfig.json").write_text(json.dumps(idc))
+    done = base / "result.json"
+    if REUSE and done.exists():
+        return json.loads(done.read_text())
     full_env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), **(env or {})}
     feeders = pipe() if pipe else []
     t0 = time.perf_counter()
@@ -155,13 +159,15 @@ def run_job(base: Path, hp: dict, channels: dict[str, str], env: dict | None = N
         raise RuntimeError(f"linear-learner train failed ({status}):\n{text[-3000:]}")
     acc = ACC.search(text)
     tp = [float(v) for v in THROUGHPUT.findall(text)]
-    return {
+    result = {
         "wall_s": wall,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "test_accuracy": float(acc.group(1)) if acc else None,
         "epochs_run": int(float(EPOCHS_RUN.search(text).group(1))) if EPOCHS_RUN.search(text) else None,
         "rows_per_s": statistics.median(tp) if tp else None,
     }
+    done.write_text(json.dumps(result))
+    return result
 
 
 def write_vw(path: Path, X: np.ndarray, y: np.ndarray) -> None:
@@ -204,6 +210,11 @@ def section_e2e(X, y, quick: bool, work: Path) -> dict:
         model = fn()
         return model, time.perf_counter() - t0
 
+    # Baselines get one BLAS thread too, as our training loop does: on a shared 2-core host two OpenBLAS
+    # threads make small products 10-100x slower, which would flatter us (see learner/kernels.py).
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(1, user_api="blas")
     lr, t = timed(lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(Xtr, ytr))
     rows["sklearn LogisticRegression lbfgs"] = {"wall_s": t, "test_accuracy": lr.score(Xte, yte)}
     sgd, t = timed(
@@ -240,6 +251,7 @@ def section_e2e(X, y, quick: bool, work: Path) -> dict:
         }
     except ImportError:
         print("vowpalwabbit not installed: pip install vowpalwabbit")
+    limiter.restore_original_limits()
     lr_row = rows["sklearn LogisticRegression lbfgs"]
     sgd_row = rows[f"sklearn SGDClassifier log_loss, {epochs_m1} epochs"]
     ll = rows["linear-learner (defaults, 32 models)"]
@@ -320,7 +332,10 @@ def main() -> None:
     parser.add_argument("--only", default="step,e2e,stream")
     parser.add_argument("--csv-gb", type=float, default=None)
     parser.add_argument("--work", type=Path, default=None, help="keep generated data here between runs")
+    parser.add_argument("--reuse", action="store_true", help="reuse finished linear-learner runs in --work")
     args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     n = 100_000 if args.quick else covtype_like.N_ROWS
     X, y = covtype_like.make(n)
