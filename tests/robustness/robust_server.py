@@ -56,14 +56,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(base: Path, log: Path, workers: int = 2) -> Server:
+def start_server(base: Path, log: Path, workers: int = 2, payload_mb: int = PAYLOAD_MB) -> Server:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
     env.update(
         SAGEMAKER_BASE_DIR=str(base),
         SAGEMAKER_BIND_TO_PORT=str(port),
         SAGEMAKER_MODEL_SERVER_WORKERS=str(workers),
-        SAGEMAKER_MAX_PAYLOAD_IN_MB=str(PAYLOAD_MB),
+        SAGEMAKER_MAX_PAYLOAD_IN_MB=str(payload_mb),
     )
     cli = Path(sys.executable).with_name("linear-learner")
     with open(log, "wb") as out:
