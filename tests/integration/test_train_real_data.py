@@ -66,8 +66,11 @@ def test_breast_cancer_logged_test_accuracy_equals_served_predictions(tmp_path):
     pred = Predictor(load_artifact(job.model_dir)).predict(te[0])
     logged = _quality(result.stdout, "test", "binary_classification_accuracy")
     assert logged == pytest.approx(float(np.mean(pred.labels == te[1])))
-    # without a validation channel the final scores are printed for train
+    # without a validation channel the final scores are printed for train, scored like serving
     assert "#train_score" in result.stdout and "#test_score" in result.stdout
+    served_train = Predictor(load_artifact(job.model_dir)).predict(tr[0])
+    logged_train = _quality(result.stdout, "train", "binary_classification_accuracy")
+    assert logged_train == pytest.approx(float(np.mean(served_train.labels == tr[1])))
 
 
 def test_digits_multiclass_matches_logistic_regression(tmp_path):

@@ -34,10 +34,10 @@ class Scaler:
         if sp.issparse(X):
             X.data /= self.std[X.indices]
             return X
+        if self.rotation is not None:  # a new array: the caller's raw rows stay as they were
+            return np.asarray(((X - self.mean) / self.std) @ self.rotation, dtype=np.float32)
         X -= self.mean
         X /= self.std
-        if self.rotation is not None:
-            X = np.asarray(X @ self.rotation, dtype=np.float32)
         return X
 
     def fold_features(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,20 +107,24 @@ def fit_scaler(
     )
 
 
-def with_decorrelation(scaler: Scaler, X_sample: np.ndarray) -> Scaler:
-    """The same scaler plus the ZCA rotation of the standardised dense sample."""
+def standardised_moments(scaler: Scaler, X_sample: np.ndarray) -> np.ndarray:
+    """Sum of z z^T over the standardised dense sample (F, F): additive, so hosts can sum theirs."""
     Z = (np.asarray(X_sample, np.float64) - scaler.mean) / scaler.std
-    return replace(scaler, rotation=decorrelating_rotation(Z))
+    return Z.T @ Z
 
 
-def decorrelating_rotation(Z: np.ndarray, rel_floor: float = 1e-6) -> np.ndarray:
-    """ZCA map V diag(1/sqrt(lambda)) V^T of the standardised sample's covariance.
+def with_decorrelation(scaler: Scaler, moment_sum: np.ndarray, n_rows: int) -> Scaler:
+    """The same scaler plus the ZCA rotation for the covariance moment_sum / n_rows."""
+    return replace(scaler, rotation=decorrelating_rotation(moment_sum / max(n_rows, 1)))
+
+
+def decorrelating_rotation(cov: np.ndarray, rel_floor: float = 1e-6) -> np.ndarray:
+    """ZCA map V diag(1/sqrt(lambda)) V^T of the standardised features' covariance.
 
     ZCA (rather than PCA) keeps each decorrelated feature as close as possible to its original, so
     initialisation and regularisation mean roughly what they did. Directions with (near-)zero
     variance, such as one-hot columns that sum to one, are dropped rather than blown up.
     """
-    cov = Z.T @ Z / Z.shape[0]
     lam, V = np.linalg.eigh(cov)
     keep = lam > rel_floor * max(float(lam.max()), 1e-300)
     inv_sqrt = np.zeros_like(lam)

@@ -34,7 +34,7 @@ from ..env import Paths
 from ..errors import ClientError
 from ..learner.grid import build_grid
 from ..learner.losses import make_loss
-from ..learner.scaler import fit_scaler, with_decorrelation
+from ..learner.scaler import Scaler, fit_scaler, standardised_moments, with_decorrelation
 from . import checkpoint, distributed, logs, memory
 from .comm import Comm
 from .data_feed import InMemoryFeed, StreamingFeed
@@ -142,22 +142,27 @@ def class_weights(y: np.ndarray, k: int, comm: Comm | None = None) -> np.ndarray
 MAX_DECORRELATED_FEATURES = 1000
 
 
-def _should_decorrelate(hp: Hyperparameters, train: Batch, n_sample: int) -> bool:
-    """Decorrelate dense, centred, normalised in-memory data of modest width unless the user set L1.
+def _decorrelate(scaler: Scaler, hp: Hyperparameters, X_sample, any_sparse: bool, comm: Comm) -> Scaler:
+    """Add the ZCA rotation for dense, centred, normalised in-memory data of modest width.
 
     L1 acts on the coordinates the model trains in; a user who sets l1 expects exact zeros on
-    their own features, so decorrelation is off then (and for sparse or very wide data).
+    their own features, so decorrelation is off then (and for sparse or very wide data). The
+    covariance is summed over every host's sample so all hosts train in the same coordinates.
     """
+    F = X_sample.shape[1]
     user_l1 = "l1" in hp.user_set and hp.l1 > 0
-    return (
-        not train.is_sparse
-        and hp.normalize_data
-        and hp.unbias_data
-        and hp.use_bias
-        and 1 < train.n_features <= MAX_DECORRELATED_FEATURES
-        and n_sample > train.n_features
-        and not user_l1
-    )
+    if any_sparse or user_l1 or not (hp.normalize_data and hp.unbias_data and hp.use_bias):
+        return scaler
+    if not 1 < F <= MAX_DECORRELATED_FEATURES:
+        return scaler
+    n = np.array([float(X_sample.shape[0])])
+    comm.allreduce_sum(n)
+    if n[0] <= F:
+        return scaler
+    moments = standardised_moments(scaler, X_sample) if X_sample.shape[0] else np.zeros((F, F))
+    comm.allreduce_sum(moments)
+    log.info("Dense data with %d features: training on decorrelated (ZCA) features", F)
+    return with_decorrelation(scaler, moments, int(n[0]))
 
 
 def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
@@ -266,9 +271,8 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         normalize_label=hp.normalize_label and is_regressor,
         unbias_label=hp.unbias_label and is_regressor and hp.use_bias,
     )
-    if feed is None and comm.world_size == 1 and _should_decorrelate(hp, train, n_sample):
-        scaler = with_decorrelation(scaler, X_sample)
-        log.info("Dense data with %d features: training on decorrelated (ZCA) features", feature_dim)
+    if feed is None:
+        scaler = _decorrelate(scaler, hp, X_sample, any_sparse, comm)
     log.info(
         "Scaling model computed with parameters: %s",
         {
@@ -415,7 +419,9 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
         report_channels["test"] = test
     else:
         log.info("Test data is not provided.")
-    results = score_channels(artifact, report_channels, hp, host, scaled_train=X, comm=comm)
+    # Rotated rows were scaled into a new array, so train.X is still raw: score it like the others.
+    scaled_train = X if scaler.rotation is None else None
+    results = score_channels(artifact, report_channels, hp, host, scaled_train=scaled_train, comm=comm)
     # The report first: if it fails, the job fails with nothing in model/ (the success contract).
     from .report import write_report
 
