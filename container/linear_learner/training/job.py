@@ -392,15 +392,22 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
 
     sel_train = train
     if isinstance(feed, StreamingFeed):
-        # Streamed training rows, read again when needed: raw for the report, scaled for selection,
-        # which holds (rows, K*M) scores and so is bounded to a share of the memory budget.
+        # Streamed training rows, read again when needed: raw for the report, scaled for selection.
+        # Both hold scores per row, so they use the first rows only, as many as the shuffle buffer's
+        # bytes allow: peak memory stays bounded by the buffer, not by the data.
+        limit = max(10_000, stream_cfg.shuffle_buffer_bytes // (16 * k * grid.num_models))
         train = Batch(
-            StreamedRows(feed.stream, feed.n_rows, feature_dim), feed.labels, origin="channel 'train'"
+            StreamedRows(feed.stream, feed.n_rows, feature_dim, limit=limit),
+            feed.labels[:limit],
+            origin="channel 'train'",
         )
-        limit = max(10_000, stream_cfg.memory_budget // (16 * k * grid.num_models))
         X = StreamedRows(feed.stream, feed.n_rows, feature_dim, scaler.transform_inplace, limit)
         if validation is None:
-            log.info("Model selection on the first %d of %d streamed training records", X.n_rows, feed.n_rows)
+            log.info(
+                "Model selection and train metrics on the first %d of %d streamed training records",
+                X.n_rows,
+                feed.n_rows,
+            )
         sel_train = Batch(X, feed.labels[: X.n_rows], origin=train.origin)
     # Selection data: validation, else the training rows (scaled -> evaluate via scaled weights).
     winner, calibration = select_model(trainer, result, hp, sel_train, X, validation)
