@@ -172,7 +172,7 @@ def start_server(base_dir: Path, log_path: Path, extra_env: dict[str, str] | Non
         try:
             if requests.get(f"{server.url}/ping", timeout=1).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted by the kernel before a worker is ready
             pass
         time.sleep(0.1)
     server.stop()

@@ -16,7 +16,7 @@ from serving_helpers import Model, Models
 from linear_learner.env import ServingSettings
 from linear_learner.model.artifact import load_artifact
 from linear_learner.model.predictor import Predictor
-from linear_learner.serving.app import create_app, execution_parameters, resolve_default_accept
+from linear_learner.serving.app import create_app, execution_parameters, resolve_default_accept, warm_up
 
 
 class ExplodingPredictor(Predictor):
@@ -124,3 +124,15 @@ def test_one_output_per_row_in_order(binary) -> None:
     )
     labels = [int(line.split(",")[0]) for line in response.get_data(as_text=True).splitlines()]
     np.testing.assert_array_equal(labels, binary.expected.labels[::-1])
+
+
+@pytest.mark.parametrize("kind", ["binary_classifier", "multiclass_classifier", "regressor"])
+def test_warm_up_exercises_every_format_pair(models: Models, kind: str) -> None:
+    predictor = Predictor(load_artifact(models[kind].base_dir / "model"))
+    warm_up(create_app(predictor, ServingSettings()), predictor.artifact.feature_dim)
+
+
+def test_warm_up_fails_loudly_when_the_pipeline_is_broken(binary) -> None:
+    app = create_app(ExplodingPredictor(load_artifact(binary.base_dir / "model")), ServingSettings())
+    with pytest.raises(RuntimeError, match="warm-up request text/csv -> application/json answered 500"):
+        warm_up(app, binary.feature_dim)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from ..codecs.mediatype import JSON, negotiate_accept, parse_media_type
+from ..codecs import protobuf
+from ..codecs.mediatype import CSV, JSON, JSONLINES, RECORDIO, negotiate_accept, parse_media_type
 from ..env import ServingSettings
 from ..errors import ClientError, RequestError
 from ..model.predictor import Predictor
@@ -183,3 +185,30 @@ def create_app(predictor: Predictor, settings: ServingSettings) -> Flask:
         return _text(f"internal server error ({type(exc).__name__}); the details are in the server log", 500)
 
     return app
+
+
+def warm_up(app: Flask, feature_dim: int) -> None:
+    """Score one zero row in every request format with every response format, in-process.
+
+    Compiled codec paths (numba) and lazy imports cost about a second on first use: paying it here,
+    before the worker accepts connections, keeps the first real request as fast as the others and proves
+    the whole pipeline works with this model before /ping can answer. RuntimeError if any step fails.
+    """
+    row = [0.0] * feature_dim
+    bodies = {
+        CSV: ",".join(["0"] * feature_dim).encode(),
+        JSON: json.dumps({"instances": [{"features": row}]}).encode(),
+        JSONLINES: json.dumps({"features": row}).encode(),
+        RECORDIO: protobuf.encode_batch(np.zeros((1, feature_dim), np.float32)),
+    }
+    client = app.test_client()
+    for content_type, body in bodies.items():
+        for accept in RESPONSE_TYPES:
+            response = client.post(
+                "/invocations", data=body, content_type=content_type, headers={"Accept": accept}
+            )
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"warm-up request {content_type} -> {accept} answered {response.status_code}: "
+                    f"{response.get_data(as_text=True)[:200]}"
+                )

@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import HaltServer
 
 from ..env import Paths, ServingSettings
 from ..errors import EXIT_ALGORITHM_ERROR, EXIT_CLIENT_ERROR, EXIT_OK
 from ..model.artifact import ModelLoadError, load_artifact
 from ..model.predictor import Predictor
-from .app import create_app, resolve_default_accept
+from .app import create_app, resolve_default_accept, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,13 @@ def serve(build_app: WsgiFactory, options: dict[str, Any]) -> int:
         if code is None:
             return EXIT_OK
         return code if isinstance(code, int) else EXIT_ALGORITHM_ERROR
+    except HaltServer as exc:
+        # gunicorn's halt() reaps workers while stopping and raises HaltServer again when a second worker
+        # also failed to boot; it escapes run(), so it is the master's exit status too.
+        if os.getpid() != master_pid:
+            raise
+        log.error("gunicorn stopped: %s", exc.reason)
+        return exc.exit_status
     return EXIT_OK
 
 
@@ -136,7 +145,7 @@ def run_server(paths: Paths, settings: ServingSettings) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         artifact = load_artifact(paths.model_dir)
-        Predictor(artifact)
+        predictor = Predictor(artifact)
     except ModelLoadError as exc:
         log.error("%s", exc)
         return EXIT_CLIENT_ERROR
@@ -145,6 +154,15 @@ def run_server(paths: Paths, settings: ServingSettings) -> int:
     except ValueError as exc:
         log.error("%s", exc)
         return EXIT_CLIENT_ERROR
+    # The whole pipeline once in the master: a bug shows before any port opens, and what codecs compile
+    # on first use (numba, ~2 s per process) is inherited by every forked worker instead of redone.
+    start = time.monotonic()
+    try:
+        warm_up(create_app(predictor, settings), artifact.feature_dim)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return EXIT_ALGORITHM_ERROR
+    log.info("request pipeline checked and warmed up in %.2f s", time.monotonic() - start)
     for name in _THREAD_VARS:
         os.environ[name] = "1"
     options = gunicorn_options(settings)
@@ -168,7 +186,12 @@ def run_server(paths: Paths, settings: ServingSettings) -> int:
     )
 
     def build_app() -> Any:
-        # Runs in each worker after fork: the worker's own copy of the model, loaded and checked again.
-        return create_app(Predictor(load_artifact(paths.model_dir)), settings)
+        # Runs in each worker after fork: the worker's own copy of the model, loaded, checked and warmed up.
+        start = time.monotonic()
+        predictor = Predictor(load_artifact(paths.model_dir))
+        app = create_app(predictor, settings)
+        warm_up(app, predictor.artifact.feature_dim)
+        log.info("worker %d: model loaded and warmed up in %.2f s", os.getpid(), time.monotonic() - start)
+        return app
 
     return serve(build_app, options)
