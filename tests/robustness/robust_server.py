@@ -69,7 +69,7 @@ def start_server(base: Path, log: Path, workers: int = 2, payload_mb: int = PAYL
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(cli), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # the master and each worker warm up every codec before /ping
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
         try:
