@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
+
 from linear_learner.codecs import csv as csv_codec
 from linear_learner.codecs import protobuf as pb
 from linear_learner.data.streaming import iter_csv, iter_recordio
-from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sagemaker.amazon.common import write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
+
 from linear_learner.codecs import csv as csv_codec
 from linear_learner.codecs import protobuf as pb
 from linear_learner.data.streaming import iter_csv, iter_recordio
 from linear_learner.errors import ClientError
-from sagemaker.amazon.common import write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)

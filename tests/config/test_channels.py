@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from linear_learner.config.channels import (
     CSV,
     RECORDIO_PROTOBUF,

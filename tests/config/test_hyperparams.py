@@ -9,6 +9,7 @@ import os
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from linear_learner.config.hyperparams import Hyperparameters, default_configuration, parse_hyperparameters
 from linear_learner.config.schema import LOSSES_BY_TYPE, PARAMS, TUNING_METRICS
 from linear_learner.errors import ClientError

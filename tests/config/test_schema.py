@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from linear_learner.config import schema
 from linear_learner.config.hyperparams import Hyperparameters, default_configuration, parse_value
 from linear_learner.config.schema import PARAMS, Kind, Range, render_markdown_table

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from linear_learner.training import plots
-from linear_learner.training.report import class_names, report_channel
 from matplotlib.image import imread
 from sklearn import datasets
 from sklearn.metrics import precision_recall_curve, roc_curve
+
+from linear_learner.training import plots
+from linear_learner.training.report import class_names, report_channel
 from support.opt_ml import RECORDIO, OptMl, split_80_10_10, write_recordio
 
 QUALITY = re.compile(r"#quality_metric: host=\S+, (\w+) (\S+) <(?:score|loss)>=(\S+)$")
