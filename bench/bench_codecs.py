@@ -128,7 +128,9 @@ def main() -> None:
             f"{r['case']:<22} {r['decoder']:<46} {r['seconds']:8.3f} {r['MB/s']:8.1f} {r['rows/s']:11.0f} {ratio:>8}"
         )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_codecs.json").write_text(json.dumps({"rows": n, "quick": args.quick, "results": rows}, indent=1))
+    (RESULTS / "bench_codecs.json").write_text(
+        json.dumps({"rows": n, "quick": args.quick, "results": rows}, indent=1)
+    )
 
 
 if __name__ == "__main__":
