@@ -27,7 +27,7 @@ from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor, w
 
 from linear_learner.codecs import csv as csv_codec
 from linear_learner.codecs import protobuf as pb
-from linear_learner.data.streaming import iter_csv, iter_recordio
+from linear_learner.data.chunks import iter_csv, iter_recordio
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -42,7 +42,7 @@ import covtype_like  # noqa: E402
 RESULTS = HERE / "results"
 REUSE = False  # --reuse: keep linear-learner results already in --work (the baselines always rerun)
 ACC = re.compile(r"#quality_metric: host=\S+, test multiclass_accuracy <score>=(\S+)")
-EPOCHS_RUN = re.compile(r'"epochs": \{"sum": ([0-9.]+)')
+EPOCHS_RUN = re.compile(r'"epochs": \{[^}]*"sum": ([0-9.]+)')
 THROUGHPUT = re.compile(r"train throughput=(\S+) records/second")
 
 

@@ -20,7 +20,7 @@ from sagemaker.amazon.common import write_numpy_to_dense_tensor, write_spmatrix_
 
 from linear_learner.codecs import csv as csv_codec
 from linear_learner.codecs import protobuf as pb
-from linear_learner.data.streaming import iter_csv, iter_recordio
+from linear_learner.data.chunks import iter_csv, iter_recordio
 from linear_learner.errors import ClientError
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,15 +10,14 @@ import pytest
 import scipy.sparse as sp
 
 from linear_learner.codecs.recordio import MAGIC
+from linear_learner.data.chunks import iter_recordio
+from linear_learner.data.shuffle import ShuffleBuffer, rebatch
 from linear_learner.data.streaming import (
     ChannelStream,
-    ShuffleBuffer,
     StreamSettings,
     file_streams,
-    iter_recordio,
     open_streamed,
     parse_size,
-    rebatch,
 )
 from linear_learner.errors import ClientError
 from support.opt_ml import write_csv, write_recordio

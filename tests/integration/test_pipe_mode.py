@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from linear_learner.model.artifact import load_artifact
 from support.opt_ml import CSV, RECORDIO, OptMl, write_csv, write_recordio
 

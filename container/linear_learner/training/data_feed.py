@@ -62,7 +62,7 @@ class StreamingFeed:
     def prime(self, n_rows: int):
         """Read at least n_rows rows (or the whole pass if shorter); return those Batches' first n_rows."""
         from ..batch import concat_batches
-        from ..data.streaming import buffer_rows
+        from ..data.shuffle import buffer_rows
 
         self._first = self.stream.chunks()
         got = 0
@@ -93,7 +93,7 @@ class StreamingFeed:
             yield from self.stream.chunks()
 
     def batches(self, epoch: int, batch_size: int):
-        from ..data.streaming import ShuffleBuffer, prefetch, rebatch
+        from ..data.shuffle import ShuffleBuffer, prefetch, rebatch
 
         rng = np.random.default_rng(self.seed * 1_000_003 + epoch)
         buffer = ShuffleBuffer(self._capacity or 65536, rng)
