@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,13 +31,11 @@ from ..data.sources import list_channel_files
 from ..data.streaming import StreamedRows, StreamSettings
 from ..env import Paths
 from ..errors import ClientError
-from ..learner.grid import build_grid
 from ..learner.losses import make_loss
-from ..learner.scaler import Scaler, fit_scaler, standardised_moments, with_decorrelation
 from . import checkpoint, distributed, logs, memory
-from .comm import Comm
 from .data_feed import InMemoryFeed, StreamingFeed
 from .finalize import build_artifact, select_model
+from .statistics import fit_statistics
 from .streamed import open_stream, prepare_chunks, score_channels, streamed_channel
 from .trainer import EpochReport, Trainer, TrainSettings, sample_weights
 
@@ -130,41 +127,6 @@ def _read(
     )
 
 
-def class_weights(y: np.ndarray, k: int, comm: Comm | None = None) -> np.ndarray:
-    """Inverse frequency on the sample (every host's, with comm); an absent class gets 1,000,000 (reference §6)."""
-    counts = np.bincount(y.astype(np.int64), minlength=k).astype(np.float64)
-    if comm is not None:
-        comm.allreduce_sum(counts)
-    freq = counts / max(counts.sum(), 1.0)
-    return np.where(counts > 0, 1.0 / np.maximum(freq, 1e-300), 1_000_000.0).astype(np.float32)
-
-
-MAX_DECORRELATED_FEATURES = 1000
-
-
-def _decorrelate(scaler: Scaler, hp: Hyperparameters, X_sample, any_sparse: bool, comm: Comm) -> Scaler:
-    """Add the ZCA rotation for dense, centred, normalised in-memory data of modest width.
-
-    L1 acts on the coordinates the model trains in; a user who sets l1 expects exact zeros on
-    their own features, so decorrelation is off then (and for sparse or very wide data). The
-    covariance is summed over every host's sample so all hosts train in the same coordinates.
-    """
-    F = X_sample.shape[1]
-    user_l1 = "l1" in hp.user_set and hp.l1 > 0
-    if any_sparse or user_l1 or not (hp.normalize_data and hp.unbias_data and hp.use_bias):
-        return scaler
-    if not 1 < F <= MAX_DECORRELATED_FEATURES:
-        return scaler
-    n = np.array([float(X_sample.shape[0])])
-    comm.allreduce_sum(n)
-    if n[0] <= F:
-        return scaler
-    moments = standardised_moments(scaler, X_sample) if X_sample.shape[0] else np.zeros((F, F))
-    comm.allreduce_sum(moments)
-    log.info("Dense data with %d features: training on decorrelated (ZCA) features", F)
-    return with_decorrelation(scaler, moments, int(n[0]))
-
-
 def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
     criterion = "loss"
     if (
@@ -248,76 +210,9 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             train.n_rows,
         )
 
-    # Scaler and class statistics from the first num_point_for_scaler records.
-    n_sample = min(distributed.share(hp.num_point_for_scaler, comm), train.n_rows)
-    X_sample, y_sample = train.X[:n_sample], train.y[:n_sample]
+    stats = fit_statistics(hp, train, comm, any_sparse, rotate=feed is None)
+    scaler, grid, weights_per_class = stats.scaler, stats.grid, stats.class_weights
     is_regressor = hp.predictor_type == "regressor"
-    if train.is_sparse and hp.unbias_data:
-        log.info("Sparse data: features are scaled but not centred (unbias_data ignored).")
-    if not hp.use_bias and (hp.unbias_data or (hp.unbias_label and is_regressor)):
-        # Centring adds -mean·w (+ label mean) to the folded bias: a model without a bias must pass
-        # through the origin in the user's units, so use_bias=false wins over an explicit unbias_*.
-        log.warning("use_bias=false: unbias_data/unbias_label ignored so the model keeps bias 0")
-    fit = (
-        fit_scaler
-        if comm.world_size == 1
-        else partial(distributed.fit_scaler_all, comm, any_sparse=any_sparse)
-    )
-    scaler = fit(
-        X_sample,
-        y_sample if is_regressor else None,
-        normalize_data=hp.normalize_data,
-        unbias_data=hp.unbias_data and hp.use_bias,
-        normalize_label=hp.normalize_label and is_regressor,
-        unbias_label=hp.unbias_label and is_regressor and hp.use_bias,
-    )
-    if feed is None:
-        scaler = _decorrelate(scaler, hp, X_sample, any_sparse, comm)
-    log.info(
-        "Scaling model computed with parameters: %s",
-        {
-            "stdev_weight": float(np.mean(scaler.std)),
-            "mean_weight": float(np.mean(scaler.mean)),
-            "stdev_label": scaler.label_std if is_regressor else None,
-            "mean_label": scaler.label_mean if is_regressor else None,
-        },
-    )
-    positive_ratio, positive_weight = None, 1.0
-    if hp.predictor_type == "binary_classifier":
-        n_pos = float(np.sum(y_sample > 0.5))
-        n_neg = float(len(y_sample) - n_pos)
-        n_pos, n_neg = distributed.sum_counts(comm, n_pos, n_neg)  # over every host's sample
-        ratio = n_neg / n_pos if n_pos > 0 and n_neg > 0 else 1.0
-        if n_pos == 0 or n_neg == 0:
-            log.warning(
-                "The scaler sample holds only one class; positive_example_weight_mult falls back to 1"
-            )
-        if hp.positive_example_weight_mult == "balanced":
-            positive_weight = ratio
-            log.info("positive_example_weight_mult=balanced -> %s (n_neg/n_pos on the sample)", ratio)
-        elif hp.positive_example_weight_mult == "auto":
-            positive_ratio = ratio
-        else:
-            positive_weight = float(hp.positive_example_weight_mult)
-    weights_per_class = None
-    if hp.predictor_type == "multiclass_classifier" and hp.balance_multiclass_weights:
-        weights_per_class = class_weights(y_sample, k, comm)
-        log.info(
-            "balance_multiclass_weights: class weights %s", [round(float(w), 4) for w in weights_per_class]
-        )
-
-    vary = lambda name: name not in hp.user_set  # noqa: E731
-    grid = build_grid(
-        hp.num_models,
-        learning_rate=hp.learning_rate,
-        wd=hp.wd,
-        l1=hp.l1,
-        vary_learning_rate=vary("learning_rate"),
-        vary_wd=vary("wd"),
-        vary_l1=vary("l1"),
-        positive_weight=positive_weight,
-        positive_ratio=positive_ratio,
-    )
     loss_args = dict(
         margin=hp.margin,
         quantile=hp.quantile,
