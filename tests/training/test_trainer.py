@@ -185,3 +185,17 @@ def test_positive_weights_apply_per_model_to_positive_rows_only():
     class_w = np.array([1.0, 2.0, 3.0], np.float32)
     w = sample_weights("multiclass_classifier", np.array([2, 0, 1], np.float32), _grid(2), class_w)
     np.testing.assert_array_equal(w[:, 0], [3.0, 1.0, 2.0])
+
+
+def test_a_model_that_reaches_target_precision_outranks_one_that_does_not():
+    """recall_at_target_precision: an unreachable target must not win on its fallback recall."""
+    settings = dataclasses.replace(SETTINGS, criterion="recall_at_target_precision", target_precision=0.9)
+    X, y, scaler = _regression()
+    trainer = _trainer(settings, _grid(2), scaler, loss="logistic")
+    y01 = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], np.float32)
+    separating = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.01])  # precision 1 reachable
+    noisy = np.array([0.9, 0.2, 0.1, 0.05, 0.95, 0.3, 0.25, 0.15, 0.12, 0.11])  # top score is a negative
+    reachable = trainer._criterion_value(y01, separating)
+    unreachable = trainer._criterion_value(y01, noisy)
+    assert reachable == 1.0
+    assert unreachable < 0.0 < reachable

@@ -185,21 +185,31 @@ class Trainer:
             y_cal, scores = allgather_rows(self.comm, y_cal, np.ascontiguousarray(scores))
         crit = np.array(
             [
-                calibrate(
-                    y_cal,
-                    scores[:, m],
-                    self.s.criterion,
-                    beta=self.s.f_beta,
-                    target_recall=self.s.target_recall,
-                    target_precision=self.s.target_precision,
-                    out_of_sample=True,
-                ).value
-                if np.all(np.isfinite(scores[:, m]))
-                else np.nan
+                self._criterion_value(y_cal, scores[:, m]) if np.all(np.isfinite(scores[:, m])) else np.nan
                 for m in range(self.M)
             ]
         )
         return objective, crit
+
+    def _criterion_value(self, y: np.ndarray, scores: np.ndarray) -> float:
+        """The calibrated criterion for one model's scores, as a rank: higher is better.
+
+        A model that cannot reach target_precision reports its recall at the highest-precision
+        threshold; ranking that beside models that do reach it would prefer a poor model, so an
+        unreachable target scores precision - 1 (always below any reachable recall in [0, 1]).
+        """
+        cal = calibrate(
+            y,
+            scores,
+            self.s.criterion,
+            beta=self.s.f_beta,
+            target_recall=self.s.target_recall,
+            target_precision=self.s.target_precision,
+            out_of_sample=True,
+        )
+        if not cal.reachable and self.s.criterion == "recall_at_target_precision":
+            return cal.precision - 1.0
+        return cal.value
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
