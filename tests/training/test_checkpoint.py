@@ -24,30 +24,15 @@ from linear_learner.learner.scaler import fit_scaler
 from linear_learner.training import checkpoint as ckpt
 from linear_learner.training.data_feed import InMemoryFeed
 from linear_learner.training.trainer import Trainer, TrainSettings
+from support.settings import train_settings
 
-SETTINGS = TrainSettings(
+SETTINGS = train_settings(
     predictor_type="binary_classifier",
-    num_outputs=1,
     epochs=6,
     mini_batch_size=50,
-    optimizer="adam",
     momentum=0.9,
-    beta_1=0.9,
-    beta_2=0.999,
-    bias_lr_mult=10.0,
-    bias_wd_mult=0.0,
-    use_bias=True,
-    init_method="uniform",
-    init_scale=0.07,
-    init_sigma=0.01,
-    init_bias=0.0,
-    use_lr_scheduler=True,
     lr_scheduler_step=7,
-    lr_scheduler_factor=0.9,
-    lr_scheduler_minimum_lr=1e-5,
     early_stopping_patience=3,
-    early_stopping_tolerance=0.001,
-    criterion="loss",
 )
 
 
