@@ -102,7 +102,9 @@ number_text = st.one_of(
     finite32.map(repr),
     finite32.map(lambda v: f"{v:.17g}"),
     finite32.map(lambda v: f"{v:.3e}"),
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.18e}"),  # np.savetxt's default: 19 digits
     st.integers(-(10**25), 10**25).map(str),
+    st.integers(9 * 10**18, 10**19 - 1).map(str),  # 19 digits: overflow int64 if all are kept
     st.sampled_from(
         ["0", "-0", ".5", "5.", "+1", "1E5", " 2 ", "1e-45", "3.4028236e38", "1e400", "nan", "1_0", ""]
     ),
@@ -145,3 +147,20 @@ def test_csv_streaming_equals_whole_and_keeps_line_numbers(chunk):
     bad = data.replace(lines[200].encode(), b"1,2,x,4")
     with pytest.raises(ClientError, match=r"line 201 column 3"):
         list(iter_csv(io.BytesIO(bad), "s", None, chunk_bytes=chunk))
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "9.493612587089644839e-01",
+        "9.999999999999999999e+00",
+        "-9.223372036854775808e+03",
+        "9999999999999999999",
+    ],
+)
+def test_csv_nineteen_significant_digits_parse_exactly(field):
+    """np.savetxt writes %.18e (19 digits); the compiled parser once overflowed int64 and flipped signs."""
+    data = f"1,{field},0.5\n".encode()
+    fast = csv_codec.decode_csv(data, source="s", has_label=True, fast=True)
+    assert fast.X[0, 0] == np.float32(float(field))
+    assert fast.X[0, 1] == np.float32(0.5)

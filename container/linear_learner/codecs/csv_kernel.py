@@ -102,14 +102,14 @@ def parse(
                 i += 1
             mant = 0
             digits = 0  # significant digits kept in mant
-            dropped = 0  # significant digits beyond 19 (exponent compensates)
+            dropped = 0  # significant digits beyond 18 (int64 holds 18 safely; exponent compensates)
             seen = 0
             exp10 = 0
             while i < n and 48 <= buf[i] <= 57:
                 seen += 1
                 if mant == 0 and buf[i] == 48:
                     pass
-                elif digits < 19:
+                elif digits < 18:
                     mant = mant * 10 + (buf[i] - 48)
                     digits += 1
                 else:
@@ -122,7 +122,7 @@ def parse(
                     seen += 1
                     if mant == 0 and buf[i] == 48:
                         exp10 -= 1
-                    elif digits < 19:
+                    elif digits < 18:
                         mant = mant * 10 + (buf[i] - 48)
                         digits += 1
                         exp10 -= 1
