@@ -24,6 +24,12 @@ from .errors import (
 
 log = logging.getLogger("linear_learner")
 USAGE = "usage: linear-learner {train|serve}"
+HELP = f"""{USAGE}
+
+  train   read $SAGEMAKER_BASE_DIR/input (default /opt/ml/input), write model/ and output/
+  serve   answer /ping, /invocations and /execution-parameters on $SAGEMAKER_BIND_TO_PORT (8080)
+
+SageMaker runs `docker run IMAGE train|serve`; see README.md for the files, formats and settings."""
 MAX_REASON = 1024
 
 
@@ -108,6 +114,9 @@ def serve() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"], ["help"]):
+        print(HELP)
+        return 0
     if len(args) != 1 or args[0] not in ("train", "serve"):
         print(USAGE, file=sys.stderr)
         return 2

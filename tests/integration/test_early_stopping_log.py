@@ -1,8 +1,9 @@
 """The built-in's per-epoch early-stopping lines (reference §5.3), end to end.
 
 An epoch that improves logs `Epoch N: Loss improved. Updating best model`; one that does not logs
-`Epoch N: Loss has not improved for K epochs.`, K counting the streak's earlier epochs (0, 1, ...),
-and the job stops once the streak reaches early_stopping_patience.
+`Epoch N: Loss has not improved for K epochs (early_stopping_patience=P).`, K counting the streak
+including this epoch (1, 2, ...), and the job stops once K reaches the patience. (An earlier version
+counted 0, 1, 2 and stopped after "2 epochs" with patience 3, which a new user found misleading.)
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def test_epochs_without_improvement_are_logged_and_counted(tmp_path):
     run = train_job(tmp_path, hp, {"train": train, "validation": validation})
     assert run.returncode == 0, run.log[-3000:]
     improved = re.findall(r"Epoch (\d+): Loss improved\. Updating best model", run.log)
-    stalled = re.findall(r"Epoch (\d+): Loss has not improved for (\d+) epochs\.", run.log)
+    stalled = re.findall(
+        r"Epoch (\d+): Loss has not improved for (\d+) epochs \(early_stopping_patience=3\)", run.log
+    )
     assert improved == ["0"]
-    assert [(int(e), int(k)) for e, k in stalled] == [(1, 0), (2, 1), (3, 2)]
+    assert [(int(e), int(k)) for e, k in stalled] == [(1, 1), (2, 2), (3, 3)]
     assert run.log.index("Epoch 3: Loss has not improved") < run.log.index("Early stop condition met")
     assert run.extra["epochs_run"] == 4

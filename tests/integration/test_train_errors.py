@@ -176,3 +176,17 @@ def test_second_run_in_the_same_folder_is_not_affected_by_a_failed_first(tmp_pat
     assert (tmp_path / "output" / "success").exists()
     manifest = json.loads(__import__("zipfile").ZipFile(job.model_dir / "model_algo-1").read("manifest.json"))
     assert manifest["predictor_type"] == "binary_classifier"
+
+
+def test_empty_files_are_named_not_called_missing(tmp_path):
+    job = OptMl(tmp_path)
+    job.write_config({"predictor_type": "binary_classifier"}, {"train": CSV})
+    (job.channel("train") / "data.csv").write_text("")
+    _fails(job, "channel 'train'", "empty", "data.csv")
+
+
+def test_recordio_file_declared_as_csv_gets_a_hint(tmp_path):
+    job = OptMl(tmp_path)
+    job.write_config({"predictor_type": "binary_classifier"}, {"train": CSV})
+    write_recordio(job.channel("train") / "a.pbr", X4, Y_BIN)
+    _fails(job, "a.pbr", "RecordIO", "application/x-recordio-protobuf")

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CSV = "text/csv"
 RECORDIO = "application/x-recordio-protobuf"
+RECORDIO_MAGIC = b"\x0a\x23\xd7\xce"
 
 
 def decode_bytes(data: bytes, content_type: str, source: str, feature_dim: int | None) -> Batch:
@@ -35,6 +36,11 @@ def _content_type_hint(data: bytes, content_type: str, content_type_given: bool)
         return (
             " (the channel has no ContentType, so it was read as application/x-recordio-protobuf; "
             "for CSV data set ContentType to text/csv)"
+        )
+    if content_type == CSV and data[:4] == RECORDIO_MAGIC:
+        return (
+            " (the file starts with the RecordIO magic number: it looks like RecordIO-protobuf; "
+            "set the channel's ContentType to application/x-recordio-protobuf)"
         )
     return ""
 

@@ -17,14 +17,19 @@ def list_channel_files(channel_dir: Path, channel: str) -> list[Path]:
     if not channel_dir.is_dir():
         raise ClientError(f"channel '{channel}': folder {channel_dir} does not exist (no data was provided)")
     files: list[Path] = []
+    empty: list[Path] = []
     for root, dirs, names in os.walk(channel_dir, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith((".", "_")) or name.endswith(".amazon.manifest"):
                 continue
             path = Path(root) / name
-            if path.is_file() and path.stat().st_size > 0:
-                files.append(path)
+            if path.is_file():
+                (files if path.stat().st_size > 0 else empty).append(path)
+    if not files and empty:
+        names = ", ".join(f"'{p.relative_to(channel_dir)}'" for p in empty[:3])
+        more = f" and {len(empty) - 3} more" if len(empty) > 3 else ""
+        raise ClientError(f"channel '{channel}': every data file is empty (0 bytes): {names}{more}")
     if not files:
         raise ClientError(f"channel '{channel}' contains no data files (looked in {channel_dir})")
     return files

@@ -250,9 +250,13 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             logs.emit(logs.early_stopping(host, r.epoch, r.criterion_name, value))
         if r.improved:
             log.info("Epoch %d: Loss improved. Updating best model", r.epoch)
-        else:  # like the built-in, K counts the streak's earlier epochs: 0, 1, ... (reference §5.3)
-            k_before = max(r.epochs_without_improvement - 1, 0)
-            log.info("Epoch %d: Loss has not improved for %d epochs.", r.epoch, k_before)
+        else:  # K counts this epoch too, so training stops when K reaches early_stopping_patience
+            log.info(
+                "Epoch %d: Loss has not improved for %d epochs (early_stopping_patience=%d).",
+                r.epoch,
+                r.epochs_without_improvement,
+                hp.early_stopping_patience,
+            )
         logs.emit(logs.progress(host, 100.0 * (r.epoch + 1) / hp.epochs))
         logs.emit(logs.throughput(host, r.records_per_second))
 
