@@ -185,3 +185,15 @@ def test_every_loss_has_a_distinct_objective_name():
 def test_unknown_loss_is_rejected():
     with pytest.raises(ValueError, match="unknown loss"):
         make_loss("cauchy_loss")
+
+
+def test_softmax_unit_weight_shortcut_equals_the_weighted_path():
+    """(B, 1) ones take the multiply-free path; (B, M) ones take the general one: same numbers."""
+    rng = np.random.default_rng(3)
+    S = (rng.normal(size=(50, 4, 6)) * 4).astype(np.float32)
+    y = rng.integers(0, 4, 50).astype(np.float32)
+    loss = make_loss("softmax_loss")
+    unit_value, unit_grad = loss.value_and_grad(S, y, np.ones((50, 1), np.float32))
+    value, grad = loss.value_and_grad(S, y, np.ones((50, 6), np.float32))
+    np.testing.assert_allclose(unit_value, value, rtol=1e-6)
+    np.testing.assert_allclose(unit_grad, grad, atol=1e-7)
