@@ -7,6 +7,7 @@ else -> `AlgorithmError: ...`, exit 2, traceback in the log only. The failure fi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -124,8 +125,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """Console-script target: exit with main()'s code."""
-    sys.exit(main())
+    """Console-script target: exit with main()'s code.
+
+    After multi-host training, torch.distributed's gloo threads may still be alive at interpreter
+    teardown, and their C++ destructors abort ("terminate called without an active exception"),
+    turning exit 1 into a SIGABRT. Once torch is loaded, flush and leave without that teardown.
+    """
+    code = main()
+    if "torch" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
