@@ -16,29 +16,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
+from timing import median_time
 
 from linear_learner.codecs import csv as csv_codec
 from linear_learner.codecs import protobuf as pb
 from linear_learner.data.chunks import iter_csv, iter_recordio
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def sdk_to_numpy(data: bytes) -> tuple[np.ndarray, np.ndarray]:

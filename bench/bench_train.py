@@ -38,21 +38,13 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "local_test"))
 import covtype_like  # noqa: E402
+from timing import median_time  # noqa: E402
 
 RESULTS = HERE / "results"
 REUSE = False  # --reuse: keep linear-learner results already in --work (the baselines always rerun)
 ACC = re.compile(r"#quality_metric: host=\S+, test multiclass_accuracy <score>=(\S+)")
 EPOCHS_RUN = re.compile(r'"epochs": \{[^}]*"sum": ([0-9.]+)')
 THROUGHPUT = re.compile(r"train throughput=(\S+) records/second")
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def split(X, y, seed: int = 0):

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -128,40 +128,15 @@ def _read(
 
 
 def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
+    """The trainer's plain settings: every TrainSettings field named like a hyperparameter is copied."""
     criterion = "loss"
     if (
         hp.predictor_type == "binary_classifier"
         and hp.binary_classifier_model_selection_criteria != "loss_function"
     ):
         criterion = hp.binary_classifier_model_selection_criteria
-    return TrainSettings(
-        predictor_type=hp.predictor_type,
-        num_outputs=k,
-        epochs=hp.epochs,
-        mini_batch_size=hp.mini_batch_size,
-        optimizer=hp.optimizer,
-        momentum=hp.momentum,
-        beta_1=hp.beta_1,
-        beta_2=hp.beta_2,
-        bias_lr_mult=hp.bias_lr_mult,
-        bias_wd_mult=hp.bias_wd_mult,
-        use_bias=hp.use_bias,
-        init_method=hp.init_method,
-        init_scale=hp.init_scale,
-        init_sigma=hp.init_sigma,
-        init_bias=hp.init_bias,
-        use_lr_scheduler=hp.use_lr_scheduler,
-        lr_scheduler_step=hp.lr_scheduler_step,
-        lr_scheduler_factor=hp.lr_scheduler_factor,
-        lr_scheduler_minimum_lr=hp.lr_scheduler_minimum_lr,
-        early_stopping_patience=hp.early_stopping_patience,
-        early_stopping_tolerance=hp.early_stopping_tolerance,
-        criterion=criterion,
-        f_beta=hp.f_beta,
-        target_recall=hp.target_recall,
-        target_precision=hp.target_precision,
-        num_calibration_samples=hp.num_calibration_samples,
-    )
+    same_name = {f.name: getattr(hp, f.name) for f in fields(TrainSettings) if hasattr(hp, f.name)}
+    return TrainSettings(**same_name, num_outputs=k, criterion=criterion)
 
 
 def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) -> None:
