@@ -74,10 +74,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     NUMBA_CACHE_DIR=/tmp/numba_cache
 
 # Caches built once here instead of in every new container: matplotlib's font list (~4 s at the first
-# report) and numba's compiled CSV parser (~8 s at the first CSV batch; numba recompiles by itself if the
-# host CPU differs). World-writable like /tmp itself, so an arbitrary --user can still refresh them.
+# report), numba's compiled CSV parser and training kernels (~8 s and ~5 s at first use; numba
+# recompiles by itself if the host CPU differs). World-writable like /tmp itself, so an arbitrary --user can still refresh them.
 RUN python -c "import matplotlib.font_manager" \
     && (python -c "from linear_learner.codecs import csv_kernel as k; k.decode(b'1,2,3\n4,5,6\n', 3, True)" \
+        && python -c "from linear_learner.learner import kernels; kernels.warm_up()" \
         || echo "note: numba cache not prebuilt") \
     && mkdir -p "$NUMBA_CACHE_DIR" \
     && chmod -R a+rwX /tmp/matplotlib "$NUMBA_CACHE_DIR" && chmod 1777 /tmp/matplotlib "$NUMBA_CACHE_DIR"

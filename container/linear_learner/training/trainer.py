@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import TrainingInterrupted
 from ..learner.calibration import calibrate
@@ -26,7 +25,8 @@ from ..learner.scaler import Scaler
 from ..learner.selection import BestPerModel, EarlyStopping
 from . import checkpoint as ckpt
 from .comm import Comm, SingleHost
-from .data_feed import EpochFeed
+from .data_feed import EpochFeed, InMemoryFeed
+from .step import GradientStep
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,16 @@ class Trainer:
     def fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
         """Train on `feed` (rows already scaled); validate on raw X_val through folded weights.
 
-        BLAS runs single-threaded here: small per-batch GEMMs lose to thread hand-offs (learner/kernels.py).
+        BLAS runs single-threaded here; the step uses the second core itself (training/step.py).
         """
-        with single_blas_thread():
-            return self._fit(feed, X_val, y_val)
+        step = GradientStep(self.train_loss, self.K, self.M, self.n_features)
+        try:
+            with single_blas_thread():
+                return self._fit(feed, step, X_val, y_val)
+        finally:
+            step.close()
 
-    def _fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
+    def _fit(self, feed: EpochFeed, step: GradientStep, X_val=None, y_val=None) -> TrainResult:
         s, M, K = self.s, self.M, self.K
         n = feed.n_rows
         W, b = init_parameters(self.n_features, K, M, s)
@@ -244,7 +248,6 @@ class Trainer:
         best_W, best_b = W.copy(), b.copy()
         history: list[EpochReport] = []
         B = max(1, min(s.mini_batch_size, n))
-        S_buf = np.empty((B, K * M), np.float32)
         epochs_run, start_epoch = 0, 0
         loop = dict(W=W, b=b, best_W=best_W, best_b=best_b, optimizer=opt, stopper=stopper, best=best)
         saved = self.checkpointer.load(ckpt.expected_shapes(W, b, opt)) if self.checkpointer else None
@@ -259,27 +262,23 @@ class Trainer:
             loss_sum = np.zeros(M, np.float64)
             weight_sum = np.zeros(M, np.float64)
             rows_seen = 0
-            for xb, yb, wb in feed.batches(epoch, B):
+            batches = feed.batches(epoch, B)
+            if isinstance(feed, InMemoryFeed) and self.comm.world_size == 1:
+                batches = step.prefetched(batches)
+            for xb, yb, wb in batches:
                 if self.should_stop():
                     raise TrainingInterrupted(f"stopped during epoch {epoch}")
                 bs = xb.shape[0]
                 rows_seen += bs
-                S = S_buf[:bs]
-                if sp.issparse(xb):
-                    S[...] = xb @ W
-                else:
-                    np.matmul(xb, W, out=S)
-                S += b
-                lval, G = self.train_loss.value_and_grad(S.reshape(bs, K, M), yb, wb)
-                loss_sum += lval.sum(axis=0)
+                gW, gb, lsum = step(xb, yb, wb, W, b)
+                loss_sum += lsum
                 weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
-                G = G.reshape(bs, K * M)
                 if self.comm.world_size > 1:
-                    gW, gb = self._global_gradient(xb, G, bs)
+                    gW, gb = self._global_gradient(gW, gb, bs)
                 else:
-                    G /= np.float32(bs)
-                    gW = np.asarray(xb.T @ G, dtype=np.float32)
-                    gb = G.sum(axis=0)
+                    inv = np.float32(1.0 / bs)
+                    gW *= inv
+                    gb *= inv
                 lr = scheduled_lr(
                     base_lr,
                     opt.t,
@@ -342,19 +341,21 @@ class Trainer:
         return TrainResult(best_W, best_b, epochs_run, best.values, history)
 
     # ---- multi-host reductions (training/distributed.py explains why) ----------------------------
-    def _global_gradient(self, xb, G: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray]:
+    def _global_gradient(
+        self, gW_sum: np.ndarray, gb_sum: np.ndarray, bs: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Mean gradient over this step's rows on all hosts: one allreduce of [X^T G, sum G, rows].
 
         Summing unnormalised gradients and dividing by the total row count keeps uneven and empty
         batches (a short shard padded by SyncedFeed) weighted by their rows, not by host.
         """
-        F, C = self.n_features, G.shape[1]
+        F, C = gW_sum.shape
         flat = getattr(self, "_flat", None)
         if flat is None or flat.size != F * C + C + 1:
             flat = self._flat = np.empty(F * C + C + 1, np.float32)
         gW, gb = flat[: F * C].reshape(F, C), flat[F * C : F * C + C]
-        gW[...] = xb.T @ G
-        np.sum(G, axis=0, out=gb)
+        gW[...] = gW_sum
+        gb[...] = gb_sum
         flat[-1] = bs
         self.comm.allreduce_sum(flat)
         flat[:-1] /= max(float(flat[-1]), 1.0)

@@ -1,0 +1,133 @@
+"""One mini-batch's loss and gradient for all stacked models, on up to two cores.
+
+Why chunks: the batch's rows are cut into a fixed number of chunks (a function of the batch shape
+only) and each chunk's partial sums are added in chunk order, so the result is the same bits whichever
+thread computed which chunk, on one core or two. Both threads take the next free chunk, so a busy
+second core slows the step to one core's speed instead of stalling it (OpenBLAS's own threads wait
+for each other; learner/kernels.py).
+
+Why transposed scores for softmax: computing S^T = W^T X^T puts each (class, model) row of scores
+contiguous over the batch, so the fused kernel's loops are long and vectorised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..learner.kernels import softmax_gradient_t, warm_up
+from ..learner.losses import Loss
+
+T = TypeVar("T")
+MIN_CHUNK_WORK = 1 << 21  # rows x features x outputs below which a second thread costs more than it saves
+MAX_CHUNKS = 2  # two cores; more chunks measured slower (smaller GEMMs, more hand-offs)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def chunk_count(rows: int, features: int, outputs: int) -> int:
+    """How many chunks a dense batch is cut into: depends on the shape only, never on the machine."""
+    if rows * features * outputs < MIN_CHUNK_WORK:
+        return 1
+    return max(1, min(MAX_CHUNKS, rows // 256))
+
+
+class GradientStep:
+    """Weighted loss sums (M,) and unnormalised gradient sums of W (F, K*M) and b (K*M,) for a batch."""
+
+    def __init__(self, loss: Loss, num_outputs: int, num_models: int, n_features: int, *, threads: int = 0):
+        self.loss = loss
+        self.K, self.M, self.F = num_outputs, num_models, n_features
+        self.threads = max(1, min(2, threads or usable_cores()))
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="gradient") if self.threads > 1 else None
+        self._gW = np.empty((MAX_CHUNKS, n_features, num_outputs * num_models), np.float32)
+        self._gb = np.empty((MAX_CHUNKS, num_outputs * num_models), np.float32)
+        self._loss = np.empty((MAX_CHUNKS, num_models), np.float64)
+        self._scores: list[np.ndarray | None] = [None] * MAX_CHUNKS  # transposed scores per chunk
+        warm_up()  # compile before the first epoch is timed
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def prefetched(self, batches: Iterator[T]) -> Iterator[T]:
+        """Yield from `batches`, producing each next item on the helper thread while the caller works.
+
+        Only for sources that are plain in-memory gathers: a batch read from a file or pipe could
+        block the helper, and with it the thread pool's shutdown, on input that never arrives.
+        """
+        if self._pool is None:
+            yield from batches
+            return
+        pending = self._pool.submit(next, batches, None)
+        while (item := pending.result()) is not None:
+            pending = self._pool.submit(next, batches, None)
+            yield item
+
+    def __call__(self, xb, yb: np.ndarray, wb: np.ndarray, W: np.ndarray, b: np.ndarray):
+        rows = xb.shape[0]
+        n = 1 if sp.issparse(xb) else chunk_count(rows, self.F, self.K * self.M)
+        bounds = [rows * c // n for c in range(n + 1)]
+
+        def run(c: int) -> None:
+            lo, hi = bounds[c], bounds[c + 1]
+            self._chunk(xb[lo:hi], yb[lo:hi], wb[lo:hi], W, b, c)
+
+        if n == 1:
+            run(0)
+        else:
+            self._parallel(run, n)
+        if n == 1:
+            return self._gW[0], self._gb[0], self._loss[0]
+        gW, gb, loss = self._gW[0].copy(), self._gb[0].copy(), self._loss[0].copy()
+        for c in range(1, n):
+            gW += self._gW[c]
+            gb += self._gb[c]
+            loss += self._loss[c]
+        return gW, gb, loss
+
+    def _parallel(self, run, n: int) -> None:
+        claim = itertools.count()  # next() is atomic under the GIL
+
+        def worker() -> None:
+            while (c := next(claim)) < n:
+                run(c)
+
+        helper = self._pool.submit(worker) if self._pool is not None else None
+        worker()
+        if helper is not None:
+            helper.result()
+
+    def _chunk(self, x, y, w, W, b, c: int) -> None:
+        """Fill chunk c's slots: X^T G, sum of G over rows, and sum of weighted losses per model."""
+        K, M = self.K, self.M
+        rows = x.shape[0]
+        if self.loss.name == "softmax_loss" and not sp.issparse(x):
+            buf = self._scores[c]
+            if buf is None or buf.size < K * M * rows:
+                buf = self._scores[c] = np.empty(K * M * rows, np.float32)
+            ST = buf[: K * M * rows].reshape(K * M, rows)
+            np.matmul(W.T, x.T, out=ST)
+            softmax_gradient_t(
+                ST.reshape(K, M, rows), b, y, np.ascontiguousarray(w.T), self._gb[c], self._loss[c]
+            )
+            np.matmul(x.T, ST.T, out=self._gW[c])
+            return
+        S = np.asarray(x @ W, dtype=np.float32)
+        S += b
+        lval, G = self.loss.value_and_grad(S.reshape(rows, K, M), y, w)
+        self._loss[c] = lval.sum(axis=0)
+        G = G.reshape(rows, K * M)
+        self._gW[c] = x.T @ G
+        np.sum(G, axis=0, out=self._gb[c])
