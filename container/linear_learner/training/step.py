@@ -71,11 +71,16 @@ class GradientStep:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
+    def is_parallel(self, rows: int) -> bool:
+        """Whether a dense batch of this many rows is shared between two threads."""
+        return self._pool is not None and chunk_count(rows, self.F, self.K * self.M) > 1
+
     def prefetched(self, batches: Iterator[T]) -> Iterator[T]:
         """Yield from `batches`, producing each next item on the helper thread while the caller works.
 
         Only for sources that are plain in-memory gathers: a batch read from a file or pipe could
-        block the helper, and with it the thread pool's shutdown, on input that never arrives.
+        block the helper, and with it the thread pool's shutdown, on input that never arrives. And
+        only for parallel steps: for a small step, two thread hand-offs cost more than the gather.
         """
         if self._pool is None:
             yield from batches

@@ -263,7 +263,7 @@ class Trainer:
             weight_sum = np.zeros(M, np.float64)
             rows_seen = 0
             batches = feed.batches(epoch, B)
-            if isinstance(feed, InMemoryFeed) and self.comm.world_size == 1:
+            if isinstance(feed, InMemoryFeed) and self.comm.world_size == 1 and step.is_parallel(B):
                 batches = step.prefetched(batches)
             for xb, yb, wb in batches:
                 if self.should_stop():
