@@ -67,8 +67,9 @@ def _adam_reference(P, g, m1, m2, lr, wd, l1, lr_mult, wd_mult, b1, b2, t, eps=1
     return P, m1, m2
 
 
+@pytest.mark.parametrize("order", ["C", "F"])  # F: training's column-major weights, walked by rows
 @pytest.mark.parametrize("lr_mult,wd_mult,with_l1", [(1.0, 1.0, True), (10.0, 0.0, False)])
-def test_adam_update_matches_the_textbook_step(lr_mult, wd_mult, with_l1):
+def test_adam_update_matches_the_textbook_step(lr_mult, wd_mult, with_l1, order):
     rng = np.random.default_rng(1)
     R, C, t = 9, 6, 3
     P = rng.normal(size=(R, C)).astype(np.float32)
@@ -79,6 +80,7 @@ def test_adam_update_matches_the_textbook_step(lr_mult, wd_mult, with_l1):
     wd = rng.uniform(0.0, 0.1, size=C).astype(np.float32)
     l1 = (rng.uniform(0.0, 0.5, size=C) if with_l1 else np.zeros(C)).astype(np.float32)
     want = _adam_reference(P.astype(np.float64), g, m1, m2, lr, wd, l1, lr_mult, wd_mult, 0.9, 0.999, t)
+    P, g, m1, m2 = (np.asarray(a, order=order) for a in (P, g, m1, m2))
     f32 = np.float32
     c1, c2 = f32(1 - 0.9**t), f32(1 - 0.999**t)
     adam_update(P, g, m1, m2, lr, wd, l1, f32(lr_mult), f32(wd_mult), f32(0.9), f32(0.999), c1, c2, f32(1e-8))

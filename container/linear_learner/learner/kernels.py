@@ -139,31 +139,56 @@ def softmax_gradient_t(ST, b, y, w, gb, loss):
             gb[k * M + m] = g
 
 
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
+def _adam_element(p, g, m1, m2, lr, wd, l1, beta_1, beta_2, c1, c2, eps):
+    """(new weight, new first moment, new second moment) of one weight; lr and wd already scaled."""
+    g = g + wd * p
+    a = beta_1 * m1 + (np.float32(1.0) - beta_1) * g
+    v = beta_2 * m2 + (np.float32(1.0) - beta_2) * g * g
+    denom = np.sqrt(v / c2) + eps
+    p = p - lr * (a / c1) / denom
+    if l1 > 0:
+        mag = abs(p) - lr * l1 / denom
+        p = np.copysign(mag, p) if mag > 0 else np.float32(0.0)
+    return p, a, v
+
+
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def adam_update(P, g, m1, m2, lr, wd, l1, lr_mult, wd_mult, beta_1, beta_2, c1, c2, eps):
+def _adam_per_column(P, g, m1, m2, lr, wd, l1, lr_mult, wd_mult, beta_1, beta_2, c1, c2, eps):
+    R, C = P.shape
+    for i in range(R):
+        for j in range(C):
+            P[i, j], m1[i, j], m2[i, j] = _adam_element(
+                P[i, j], g[i, j], m1[i, j], m2[i, j], lr[j] * lr_mult, wd[j] * wd_mult, l1[j],
+                beta_1, beta_2, c1, c2, eps,
+            )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _adam_per_row(P, g, m1, m2, lr, wd, l1, lr_mult, wd_mult, beta_1, beta_2, c1, c2, eps):
+    R, C = P.shape
+    for i in range(R):
+        lr_i, wd_i, l1_i = lr[i] * lr_mult, wd[i] * wd_mult, l1[i]
+        for j in range(C):
+            P[i, j], m1[i, j], m2[i, j] = _adam_element(
+                P[i, j], g[i, j], m1[i, j], m2[i, j], lr_i, wd_i, l1_i, beta_1, beta_2, c1, c2, eps
+            )
+
+
+def adam_update(P, g, m1, m2, lr, wd, l1, lr_mult, wd_mult, beta_1, beta_2, c1, c2, eps) -> None:
     """One adam step in place on P (R, C) with per-column lr, wd, l1 (C,), and an L1 proximal step.
 
     g is the loss gradient without regularisation; wd_mult / lr_mult scale wd and lr (the bias's
     bias_wd_mult / bias_lr_mult, 1 for weights). c1, c2 are the bias corrections 1 - beta**t. The L1
     threshold is lr * l1 divided by the same preconditioner as the step, so it acts in adam's metric.
+    Column-major P (training's weights) is walked as its transpose, so the inner loop always runs
+    along contiguous memory and vectorises (strided, it was 5x slower).
     """
-    R, C = P.shape
-    for i in range(R):
-        for j in range(C):
-            p = P[i, j]
-            gij = g[i, j] + wd[j] * wd_mult * p
-            a = beta_1 * m1[i, j] + (np.float32(1.0) - beta_1) * gij
-            v = beta_2 * m2[i, j] + (np.float32(1.0) - beta_2) * gij * gij
-            m1[i, j] = a
-            m2[i, j] = v
-            denom = np.sqrt(v / c2) + eps
-            step = lr[j] * lr_mult
-            p = p - step * (a / c1) / denom
-            if l1[j] > 0:
-                t = step * l1[j] / denom
-                mag = abs(p) - t
-                p = np.copysign(mag, p) if mag > 0 else np.float32(0.0)
-            P[i, j] = p
+    args = (lr, wd, l1, lr_mult, wd_mult, beta_1, beta_2, c1, c2, eps)
+    if P.ndim == 2 and P.shape[0] > 1 and P.flags.f_contiguous:
+        _adam_per_row(P.T, g.T, m1.T, m2.T, *args)
+    else:
+        _adam_per_column(P, g, m1, m2, *args)
 
 
 def warm_up() -> None:
@@ -178,24 +203,13 @@ def warm_up() -> None:
     softmax_gradient_t(
         ST, np.zeros(K * M, f32), np.zeros(R, f32), np.ones((1, R), f32), np.zeros(K * M, f32), np.zeros(M)
     )
-    P = np.zeros((2, 2), f32)
     cols = np.zeros(2, f32)
-    adam_update(
-        P,
-        P.copy(),
-        P.copy(),
-        P.copy(),
-        cols,
-        cols,
-        cols,
-        f32(1),
-        f32(1),
-        f32(0.9),
-        f32(0.999),
-        f32(0.1),
-        f32(0.001),
-        f32(1e-8),
-    )
+    hp = (cols, cols, cols, f32(1), f32(1), f32(0.9), f32(0.999), f32(0.1), f32(0.001), f32(1e-8))
+    for order in ("C", "F"):  # training's column-major weights, and the biases' (1, C) rows
+        P = np.zeros((2, 2), f32, order=order)
+        adam_update(P, P.copy(order="K"), P.copy(order="K"), P.copy(order="K"), *hp)
+        # the row-major gradient numpy returns beside column-major state (sgd's and tests' callers)
+        adam_update(P, np.zeros((2, 2), f32), P.copy(order="K"), P.copy(order="K"), *hp)
 
 
 @contextlib.contextmanager
