@@ -39,7 +39,9 @@ class Optimizer:
         beta_2: float = 0.999,
         bias_lr_mult: float = 10.0,
         bias_wd_mult: float = 0.0,
+        order: str = "C",
     ) -> None:
+        """order: the weights' memory layout, which the state arrays share (training uses "F")."""
         if name not in ("sgd", "adam", "rmsprop"):
             raise ValueError(f"unknown optimizer {name!r}")
         self.name = name
@@ -50,11 +52,11 @@ class Optimizer:
         self.bias_wd_mult = np.float32(bias_wd_mult)
         F, C = shape
         self.t = 0
-        self.mW = np.zeros((F, C), np.float32)
+        self.mW = np.zeros((F, C), np.float32, order=order)
         self.mb = np.zeros(C, np.float32)
-        self.vW = np.zeros((F, C), np.float32) if name != "sgd" else None
+        self.vW = np.zeros((F, C), np.float32, order=order) if name != "sgd" else None
         self.vb = np.zeros(C, np.float32) if name != "sgd" else None
-        self._tmp = np.empty((F, C), np.float32)
+        self._tmp = np.empty((F, C), np.float32, order=order)
         self._denom: np.ndarray | None = None  # adam/rmsprop preconditioner of the last W step
 
     def state(self) -> dict[str, np.ndarray]:
@@ -63,6 +65,16 @@ class Optimizer:
         if self.vW is not None:
             out.update(vW=self.vW, vb=self.vb)
         return out
+
+    def column_arrays(self) -> dict[str, np.ndarray]:
+        """The state arrays whose last axis is the parameter column (F, C) or (C,)."""
+        return {k: v for k, v in self.state().items() if k != "t"}
+
+    def copy_columns(self, full: Optimizer, cols: np.ndarray) -> None:
+        """Take the update count and columns `cols` of a wider optimizer's state (model groups)."""
+        self.t = full.t
+        for name, arr in self.column_arrays().items():
+            arr[...] = full.column_arrays()[name][..., cols]
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.t = int(state["t"][0])

@@ -12,6 +12,7 @@ contiguous over the batch, so the fused kernel's loops are long and vectorised.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -37,34 +38,49 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def chunk_count(rows: int, features: int, outputs: int) -> int:
+def chunk_count(rows: int, features: int, outputs: int, max_chunks: int = MAX_CHUNKS) -> int:
     """How many chunks a dense batch is cut into: depends on the shape only, never on the machine."""
     if rows * features * outputs < MIN_CHUNK_WORK:
         return 1
-    return max(1, min(MAX_CHUNKS, rows // 256))
+    return max(1, min(max_chunks, rows // 256))
 
 
-def chunk_bounds(rows: int, n: int) -> list[int]:
+@functools.lru_cache(maxsize=64)
+def chunk_bounds(rows: int, n: int) -> tuple[int, ...]:
     """Row boundaries of n chunks; the first, which the calling thread always takes at once, is 20%
     larger than the others because the helper starts later (a thread wake-up, ~50 us here, plus the
     next batch's gather when prefetching)."""
     weights = np.array([FIRST_CHUNK_WEIGHT] + [1.0] * (n - 1))
     edges = np.rint(np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * rows).astype(int)
-    return [int(e) for e in edges]
+    return tuple(int(e) for e in edges)
 
 
 class GradientStep:
     """Weighted loss sums (M,) and unnormalised gradient sums of W (F, K*M) and b (K*M,) for a batch."""
 
-    def __init__(self, loss: Loss, num_outputs: int, num_models: int, n_features: int, *, threads: int = 0):
+    def __init__(
+        self,
+        loss: Loss,
+        num_outputs: int,
+        num_models: int,
+        n_features: int,
+        *,
+        threads: int = 0,
+        max_chunks: int = MAX_CHUNKS,
+    ):
+        """max_chunks=1 keeps each batch whole (model groups already use the second core)."""
         self.loss = loss
         self.K, self.M, self.F = num_outputs, num_models, n_features
-        self.threads = max(1, min(2, threads or usable_cores()))
+        self.max_chunks = max_chunks
+        self.threads = max(1, min(2, max_chunks, threads or usable_cores()))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="gradient") if self.threads > 1 else None
-        self._gW = np.empty((MAX_CHUNKS, n_features, num_outputs * num_models), np.float32)
+        # column-major gradient slots: S^T X (below) writes each output's row of W^T contiguously
+        C = num_outputs * num_models
+        self._gW = np.empty((MAX_CHUNKS, C, n_features), np.float32).transpose(0, 2, 1)
         self._gb = np.empty((MAX_CHUNKS, num_outputs * num_models), np.float32)
         self._loss = np.empty((MAX_CHUNKS, num_models), np.float64)
         self._scores: list[np.ndarray | None] = [None] * MAX_CHUNKS  # transposed scores per chunk
+        self._W_rows: np.ndarray | None = None
         warm_up()  # compile before the first epoch is timed
 
     def close(self) -> None:
@@ -73,7 +89,7 @@ class GradientStep:
 
     def is_parallel(self, rows: int) -> bool:
         """Whether a dense batch of this many rows is shared between two threads."""
-        return self._pool is not None and chunk_count(rows, self.F, self.K * self.M) > 1
+        return self._pool is not None and self._chunks(rows) > 1
 
     def prefetched(self, batches: Iterator[T]) -> Iterator[T]:
         """Yield from `batches`, producing each next item on the helper thread while the caller works.
@@ -92,12 +108,13 @@ class GradientStep:
 
     def __call__(self, xb, yb: np.ndarray, wb: np.ndarray, W: np.ndarray, b: np.ndarray):
         rows = xb.shape[0]
-        n = 1 if sp.issparse(xb) else chunk_count(rows, self.F, self.K * self.M)
+        n = 1 if sp.issparse(xb) else self._chunks(rows)
         bounds = chunk_bounds(rows, n)
+        W_rows = self._row_major(W)
 
         def run(c: int) -> None:
             lo, hi = bounds[c], bounds[c + 1]
-            self._chunk(xb[lo:hi], yb[lo:hi], wb[lo:hi], W, b, c)
+            self._chunk(xb[lo:hi], yb[lo:hi], wb[lo:hi], W_rows, b, c)
 
         if n == 1:
             run(0)
@@ -105,12 +122,25 @@ class GradientStep:
             self._parallel(run, n)
         if n == 1:
             return self._gW[0], self._gb[0], self._loss[0]
-        gW, gb, loss = self._gW[0].copy(), self._gb[0].copy(), self._loss[0].copy()
+        gW, gb, loss = self._gW[0].copy(order="K"), self._gb[0].copy(), self._loss[0].copy()
         for c in range(1, n):
             gW += self._gW[c]
             gb += self._gb[c]
             loss += self._loss[c]
         return gW, gb, loss
+
+    def _row_major(self, W: np.ndarray) -> np.ndarray:
+        """W for the forward product, row-major: OpenBLAS multiplies a narrow column-major W (a few
+        outputs) up to 2x slower, and the copy costs about 1% of the product."""
+        if W.flags.c_contiguous:
+            return W
+        if self._W_rows is None or self._W_rows.shape != W.shape:
+            self._W_rows = np.empty(W.shape, np.float32)
+        np.copyto(self._W_rows, W)
+        return self._W_rows
+
+    def _chunks(self, rows: int) -> int:
+        return chunk_count(rows, self.F, self.K * self.M, self.max_chunks)
 
     def _parallel(self, run, n: int) -> None:
         claim = itertools.count()  # next() is atomic under the GIL
@@ -137,7 +167,7 @@ class GradientStep:
             softmax_gradient_t(
                 ST.reshape(K, M, rows), b, y, np.ascontiguousarray(w.T), self._gb[c], self._loss[c]
             )
-            np.matmul(x.T, ST.T, out=self._gW[c])
+            np.matmul(ST, x, out=self._gW[c].T)
             return
         S = np.asarray(x @ W, dtype=np.float32)
         S += b
