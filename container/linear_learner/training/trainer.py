@@ -7,6 +7,7 @@ l1 and positive weight are column vectors. Each model keeps its best-epoch param
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from ..learner.selection import BestPerModel, EarlyStopping
 from . import checkpoint as ckpt
 from .comm import Comm, SingleHost
 from .data_feed import EpochFeed, InMemoryFeed
-from .step import GradientStep
+from .model_groups import ModelGroup, ModelGroups, group_count, group_models
+from .step import MAX_CHUNKS
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +103,12 @@ def sample_weights(predictor_type: str, y: np.ndarray, grid: ModelGrid, class_we
 
 
 def init_parameters(F: int, K: int, M: int, s: TrainSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Model m's columns drawn from its own generator seeded by m (seed + m), so runs repeat."""
-    W = np.empty((F, K * M), np.float32)
+    """Model m's columns drawn from its own generator seeded by m (seed + m), so runs repeat.
+
+    W is column-major: each output's weights are contiguous, which the backward product S^T X
+    writes directly (training/step.py) and the optimizer's kernels walk in order.
+    """
+    W = np.empty((F, K * M), np.float32, order="F")
     for m in range(M):
         rng = np.random.default_rng(s.seed + m)
         cols = np.arange(K) * M + m
@@ -131,6 +137,7 @@ class Trainer:
         n_features: int,
         comm: Comm | None = None,
         checkpointer: ckpt.Checkpointer | None = None,
+        threads: int = 0,
     ) -> None:
         self.s = settings
         self.grid = grid
@@ -143,6 +150,7 @@ class Trainer:
         self.n_features = n_features
         self.comm = comm or SingleHost()
         self.checkpointer = checkpointer  # per-epoch state for resuming (training/checkpoint.py)
+        self.threads = threads  # 0: every usable core (at most two are used)
         self.M = grid.num_models
         self.K = settings.num_outputs
 
@@ -215,30 +223,77 @@ class Trainer:
     def fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
         """Train on `feed` (rows already scaled); validate on raw X_val through folded weights.
 
-        BLAS runs single-threaded here; the step uses the second core itself (training/step.py).
+        BLAS runs single-threaded here; the models' groups, or a step's row chunks, use the second
+        core themselves (training/model_groups.py, training/step.py).
         """
-        step = GradientStep(self.train_loss, self.K, self.M, self.n_features)
-        try:
-            with single_blas_thread():
-                return self._fit(feed, step, X_val, y_val)
-        finally:
-            step.close()
+        with single_blas_thread():
+            return self._fit(feed, X_val, y_val)
 
-    def _fit(self, feed: EpochFeed, step: GradientStep, X_val=None, y_val=None) -> TrainResult:
-        s, M, K = self.s, self.M, self.K
-        n = feed.n_rows
-        W, b = init_parameters(self.n_features, K, M, s)
-        opt = Optimizer(
+    def _optimizer(self, shape: tuple[int, int]) -> Optimizer:
+        s = self.s
+        return Optimizer(
             s.optimizer,
-            W.shape,
+            shape,
             momentum=s.momentum,
             beta_1=s.beta_1,
             beta_2=s.beta_2,
             bias_lr_mult=s.bias_lr_mult,
             bias_wd_mult=s.bias_wd_mult,
+            order="F",
         )
+
+    def _lr(self, base_lr: np.ndarray, update: int, *, announce: bool = False) -> np.ndarray:
+        s = self.s
+        lr = scheduled_lr(
+            base_lr,
+            update,
+            enabled=s.use_lr_scheduler,
+            step=s.lr_scheduler_step,
+            factor=s.lr_scheduler_factor,
+            minimum=s.lr_scheduler_minimum_lr,
+        )
+        if announce and update % max(1, s.lr_scheduler_step) == 0 and log.isEnabledFor(logging.DEBUG):
+            log.debug("update %d: learning_rate of model 0 = %r", update, float(lr[0]))
+        return lr
+
+    def _mean_gradient(self, gW: np.ndarray, gb: np.ndarray, bs: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.comm.world_size > 1:
+            return self._global_gradient(gW, gb, bs)
+        inv = np.float32(1.0 / bs)
+        gW *= inv
+        gb *= inv
+        return gW, gb
+
+    def _model_groups(self, batch_size: int) -> ModelGroups:
+        K, M = self.K, self.M
+        n_groups = group_count(M, K, self.n_features, batch_size, self.comm.world_size)
         cols = lambda v: np.tile(v.astype(np.float32), K)  # noqa: E731  (M,) -> (K*M,) class-major
-        base_lr, wd, l1 = cols(self.grid.learning_rate), cols(self.grid.wd), cols(self.grid.l1)
+        groups = [
+            ModelGroup(
+                models,
+                num_models=M,
+                num_outputs=K,
+                n_features=self.n_features,
+                loss=self.train_loss,
+                optimizer=self._optimizer,
+                base_lr=cols(self.grid.learning_rate),
+                wd=cols(self.grid.wd),
+                l1=cols(self.grid.l1),
+                lr_schedule=functools.partial(self._lr, announce=models.start == 0),
+                update_bias=self.s.use_bias,
+                reduce_gradient=self._mean_gradient,
+                step_threads=self.threads if n_groups == 1 else 1,
+                row_chunks=MAX_CHUNKS if n_groups == 1 else 1,
+            )
+            for models in group_models(M, n_groups)
+        ]
+        return ModelGroups(groups, self.threads)
+
+    def _fit(self, feed: EpochFeed, X_val=None, y_val=None) -> TrainResult:
+        s, M, K = self.s, self.M, self.K
+        n = feed.n_rows
+        W, b = init_parameters(self.n_features, K, M, s)
+        opt = self._optimizer(W.shape)
         # multi-host: a host with an empty validation shard still joins every evaluation round
         has_val = X_val is not None and y_val is not None and (len(y_val) > 0 or self.comm.world_size > 1)
         maximize = s.criterion != "loss" and has_val
@@ -256,88 +311,76 @@ class Trainer:
             epochs_run = start_epoch = saved.epoch + 1
             if saved.finished:
                 start_epoch = s.epochs
-        debug = log.isEnabledFor(logging.DEBUG)
-        for epoch in range(start_epoch, s.epochs):
-            t0 = time.perf_counter()
-            loss_sum = np.zeros(M, np.float64)
-            weight_sum = np.zeros(M, np.float64)
-            rows_seen = 0
-            batches = feed.batches(epoch, B)
-            if isinstance(feed, InMemoryFeed) and self.comm.world_size == 1 and step.is_parallel(B):
-                batches = step.prefetched(batches)
-            for xb, yb, wb in batches:
-                if self.should_stop():
-                    raise TrainingInterrupted(f"stopped during epoch {epoch}")
-                bs = xb.shape[0]
-                rows_seen += bs
-                gW, gb, lsum = step(xb, yb, wb, W, b)
-                loss_sum += lsum
-                weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
-                if self.comm.world_size > 1:
-                    gW, gb = self._global_gradient(gW, gb, bs)
+        groups = self._model_groups(B)
+        try:
+            for epoch in range(start_epoch, s.epochs):
+                t0 = time.perf_counter()
+                loss_sum = np.zeros(M, np.float64)
+                weight_sum = np.zeros(M, np.float64)
+                rows_seen = 0
+                batches = feed.batches(epoch, B)
+                step = groups.first_step
+                if isinstance(feed, InMemoryFeed) and len(groups.groups) == 1 and step.is_parallel(B):
+                    batches = step.prefetched(batches)
+                groups.load(W, b, opt)
+                with groups.epoch() as train_batch:
+                    for xb, yb, wb in batches:
+                        if self.should_stop():
+                            raise TrainingInterrupted(f"stopped during epoch {epoch}")
+                        rows_seen += xb.shape[0]
+                        weight_sum += wb.sum(axis=0) if wb.shape[1] > 1 else wb.sum()
+                        train_batch(xb, yb, wb)
+                groups.store(W, b, opt, loss_sum)
+                epochs_run = epoch + 1
+                self.comm.allreduce_sum(loss_sum)
+                self.comm.allreduce_sum(weight_sum)
+                train_loss = loss_sum / np.maximum(weight_sum, 1e-12)
+                diverged = ~np.isfinite(W).all(axis=0).reshape(K, M).all(axis=0)
+                train_loss[diverged] = np.nan
+                val_loss = None
+                if has_val:
+                    val_loss, crit = self.evaluate(X_val, y_val, W, b)
+                    val_loss = np.where(diverged, np.nan, val_loss)
+                    crit = np.where(diverged, np.nan, crit)
                 else:
-                    inv = np.float32(1.0 / bs)
-                    gW *= inv
-                    gb *= inv
-                lr = scheduled_lr(
-                    base_lr,
-                    opt.t,
-                    enabled=s.use_lr_scheduler,
-                    step=s.lr_scheduler_step,
-                    factor=s.lr_scheduler_factor,
-                    minimum=s.lr_scheduler_minimum_lr,
+                    crit = train_loss
+                tiebreak = val_loss if (has_val and maximize) else None
+                improved_models = best.update(crit, tiebreak)
+                for m in np.flatnonzero(improved_models):
+                    c = np.arange(K) * M + m
+                    best_W[:, c] = W[:, c]
+                    best_b[c] = b[c]
+                finite = crit[np.isfinite(crit)]
+                overall = (finite.max() if maximize else finite.min()) if finite.size else np.nan
+                tb = None
+                if tiebreak is not None and np.isfinite(tiebreak).any():
+                    tb = float(np.nanmin(np.where(np.isfinite(tiebreak), tiebreak, np.nan)))
+                improved = stopper.update(float(overall), tb)
+                seconds = time.perf_counter() - t0
+                report = EpochReport(
+                    epoch,
+                    train_loss,
+                    val_loss,
+                    crit,
+                    crit_name,
+                    maximize,
+                    improved,
+                    rows_seen / max(seconds, 1e-9),
+                    seconds,
+                    stopper.epochs_without_improvement,
                 )
-                if debug and opt.t % max(1, s.lr_scheduler_step) == 0:
-                    log.debug("update %d: learning_rate of model 0 = %r", opt.t, float(lr[0]))
-                opt.step(W, b, gW, gb, lr, wd, l1, update_bias=s.use_bias)
-            epochs_run = epoch + 1
-            self.comm.allreduce_sum(loss_sum)
-            self.comm.allreduce_sum(weight_sum)
-            train_loss = loss_sum / np.maximum(weight_sum, 1e-12)
-            diverged = ~np.isfinite(W).all(axis=0).reshape(K, M).all(axis=0)
-            train_loss[diverged] = np.nan
-            val_loss = None
-            if has_val:
-                val_loss, crit = self.evaluate(X_val, y_val, W, b)
-                val_loss = np.where(diverged, np.nan, val_loss)
-                crit = np.where(diverged, np.nan, crit)
-            else:
-                crit = train_loss
-            tiebreak = val_loss if (has_val and maximize) else None
-            improved_models = best.update(crit, tiebreak)
-            for m in np.flatnonzero(improved_models):
-                c = np.arange(K) * M + m
-                best_W[:, c] = W[:, c]
-                best_b[c] = b[c]
-            finite = crit[np.isfinite(crit)]
-            overall = (finite.max() if maximize else finite.min()) if finite.size else np.nan
-            tb = None
-            if tiebreak is not None and np.isfinite(tiebreak).any():
-                tb = float(np.nanmin(np.where(np.isfinite(tiebreak), tiebreak, np.nan)))
-            improved = stopper.update(float(overall), tb)
-            seconds = time.perf_counter() - t0
-            report = EpochReport(
-                epoch,
-                train_loss,
-                val_loss,
-                crit,
-                crit_name,
-                maximize,
-                improved,
-                rows_seen / max(seconds, 1e-9),
-                seconds,
-                stopper.epochs_without_improvement,
-            )
-            history.append(report)
-            self.on_epoch(report)
-            if self.checkpointer is not None:
-                finished = not finite.size or stopper.should_stop or epoch + 1 == s.epochs
-                self.checkpointer.save(ckpt.capture(epoch, finished, **loop, history=history))
-            if not finite.size:
-                break
-            if stopper.should_stop:
-                log.info("Early stop condition met. Stopping training.")
-                break
+                history.append(report)
+                self.on_epoch(report)
+                if self.checkpointer is not None:
+                    finished = not finite.size or stopper.should_stop or epoch + 1 == s.epochs
+                    self.checkpointer.save(ckpt.capture(epoch, finished, **loop, history=history))
+                if not finite.size:
+                    break
+                if stopper.should_stop:
+                    log.info("Early stop condition met. Stopping training.")
+                    break
+        finally:
+            groups.close()
         return TrainResult(best_W, best_b, epochs_run, best.values, history)
 
     # ---- multi-host reductions (training/distributed.py explains why) ----------------------------
