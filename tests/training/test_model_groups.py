@@ -50,8 +50,11 @@ def test_the_split_depends_on_the_shape_only():
     assert group_count(1, 7, 54, 1000, world_size=1) == 1  # one model cannot be split
     assert group_count(32, 7, 54, 1000, world_size=2) == 1  # collectives stay on one thread
     assert group_count(2, 1, 5, 10, world_size=1) == 1  # too little work to pay for a thread
-    assert group_models(32, 2) == [range(0, 16), range(16, 32)]
-    assert group_models(7, 2) == [range(0, 3), range(3, 7)]  # the feeding thread gets the smaller half
+    # the thread that also gathers the batches gets fewer models, more so when models are cheap
+    assert group_models(32, 2, 7) == [range(0, 14), range(14, 32)]
+    assert group_models(32, 2, 1) == [range(0, 5), range(5, 32)]
+    assert group_models(2, 2, 1) == [range(0, 1), range(1, 2)]  # never an empty group
+    assert group_models(9, 1, 7) == [range(0, 9)]
 
 
 def test_two_threads_train_the_same_bits_as_one():

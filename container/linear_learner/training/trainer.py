@@ -285,7 +285,7 @@ class Trainer:
                 step_threads=self.threads if n_groups == 1 else 1,
                 row_chunks=MAX_CHUNKS if n_groups == 1 else 1,
             )
-            for models in group_models(M, n_groups)
+            for models in group_models(M, n_groups, K)
         ]
         return ModelGroups(groups, self.threads)
 
