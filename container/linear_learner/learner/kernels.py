@@ -13,8 +13,9 @@ feeds it) is plain arithmetic that LLVM vectorises.
 
 Why one BLAS thread: each GEMM is a fraction of a millisecond, and OpenBLAS's thread hand-off costs as
 much on a quiet 2-core machine and, measured on a shared one, up to 100x more whenever the second core
-is busy. The step uses the second core itself instead, splitting rows into chunks that either thread
-may take (training/step.py), which degrades to one core rather than stalling.
+is busy. Training uses the second core itself instead: a grid's models train in two column groups,
+one thread each (training/model_groups.py), and a single group's batch is cut into row chunks that
+either thread may take (training/step.py); both degrade to one core rather than stalling.
 """
 
 from __future__ import annotations
