@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import linear_learner.training.trainer as trainer_module
 from linear_learner.learner.grid import build_grid
@@ -31,12 +32,16 @@ def _grid(m: int):
     )
 
 
-def _fit(threads: int, M: int = 24, K: int = 7):
+def _fit(threads: int, M: int = 24, K: int = 7, zeros: str = ""):
+    """zeros="dense" or "csr": the scaled rows with small values zeroed, in that layout."""
     X, y = _multiclass(K=K)
     scaler = fit_scaler(
         X, None, normalize_data=True, unbias_data=True, normalize_label=False, unbias_label=False
     )
     Xs = scaler.transform_inplace(X.copy())
+    if zeros:
+        Xs[np.abs(Xs) < 0.7] = 0.0  # about half the entries
+        Xs = sp.csr_matrix(Xs) if zeros == "csr" else Xs
     s = train_settings(predictor_type="multiclass_classifier", num_outputs=K, epochs=3, mini_batch_size=1000)
     grid = _grid(M)
     loss = make_loss("softmax_loss")
@@ -73,6 +78,12 @@ def test_grouped_models_equal_the_same_models_trained_whole(monkeypatch):
     assert not np.array_equal(grouped.W, whole.W)  # the two paths really differ
     np.testing.assert_allclose(grouped.W, whole.W, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(grouped.b, whole.b, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_rows_train_in_groups_like_the_same_rows_dense():
+    csr, dense = _fit(threads=2, zeros="csr"), _fit(threads=2, zeros="dense")
+    np.testing.assert_allclose(csr.W, dense.W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(csr.b, dense.b, rtol=1e-4, atol=1e-5)
 
 
 def _mean(gW, gb, bs):
