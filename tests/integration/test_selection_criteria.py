@@ -168,3 +168,18 @@ def test_f_beta_2_favours_recall_over_accuracy(runs):
     assert (
         runs["cancer_f_beta"].extra["selection_recall"] >= runs["cancer_accuracy"].extra["selection_recall"]
     )
+
+
+def test_a_validation_channel_of_one_class_falls_back_to_the_fixed_threshold_with_a_warning(tmp_path, data):
+    """Calibrating on negatives only picks a cut above every score: a model that never predicts 1."""
+    channels = dict(data["cancer"])
+    Xv, yv = channels["validation"]
+    channels["validation"] = (Xv[yv == 0], yv[yv == 0])
+    hp = {**BINARY, **SETTINGS["cancer"], "binary_classifier_model_selection_criteria": "accuracy"}
+    run = train_job(tmp_path / "one_class", {**hp, "num_models": 2}, channels)
+    assert run.returncode == 0, run.log[-3000:]
+    (warning,) = [line for line in run.lines("WARNING") if "holds only label 0" in line]
+    assert "validation channel" in warning and f"({int((yv == 0).sum())} rows)" in warning
+    assert "accuracy cannot calibrate a threshold" in warning
+    assert run.manifest["threshold"] == 0.5
+    assert run.metric("test", "recall") > 0.0  # calibrated on negatives only, it was exactly 0

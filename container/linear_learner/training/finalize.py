@@ -56,6 +56,20 @@ def select_model(
 
         y, scores = allgather_rows(trainer.comm, y, np.ascontiguousarray(scores))
     criterion = hp.binary_classifier_model_selection_criteria
+    n_pos = int(np.sum(y > 0.5))
+    if criterion != "loss_function" and y.size and n_pos in (0, y.size):
+        # Every threshold scores the same on one class (all-negative rows: the highest one wins),
+        # so calibrating would pick a cut no score can pass, or one every score passes.
+        log.warning(
+            "the %s holds only label %d (%d rows): binary_classifier_model_selection_criteria=%s cannot "
+            "calibrate a threshold on it; using the fixed threshold 0.5 (as for loss_function). Give the "
+            "validation channel rows of both classes (shuffle before splitting).",
+            "validation channel" if validation is not None else "training sample used for calibration",
+            int(n_pos > 0),
+            y.size,
+            criterion,
+        )
+        criterion = "loss_function"
     cal = calibrate(
         y,
         scores,
