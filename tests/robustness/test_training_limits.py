@@ -89,3 +89,27 @@ def test_only_empty_lines_is_a_client_error(tmp_path: Path) -> None:
     opt = _job(tmp_path, {"predictor_type": "regressor", "feature_dim": 2})
     (opt.channel("train") / "train.csv").write_bytes(b"\n" * 3_000_000)
     _assert_client_error(opt, opt.train(timeout=300), "train")
+
+
+def test_a_mini_batch_size_beyond_the_data_is_cut_to_it_not_refused(tmp_path: Path) -> None:
+    """The batch buffers are sized by the rows a batch can hold: 10^9 on 200 rows is one batch."""
+    opt = _job(tmp_path, {"predictor_type": "regressor", "feature_dim": 3, "mini_batch_size": 10**9})
+    rng = np.random.default_rng(0)
+    write_csv(opt.channel("train") / "train.csv", rng.normal(size=(200, 3)), rng.normal(size=200))
+    done = opt.train(timeout=120)
+    assert done.returncode == 0, opt.failure_line()
+    assert "using one batch per epoch" in done.stdout + done.stderr
+
+
+def test_batch_buffers_beyond_memory_name_mini_batch_size(tmp_path: Path) -> None:
+    hp = {"predictor_type": "binary_classifier", "num_models": 32, "mini_batch_size": 3000}
+    opt = OptMl(tmp_path)
+    opt.write_config(hp, {"train": CSV, "validation": CSV})
+    rng = np.random.default_rng(0)
+    write_csv(opt.channel("train") / "train.csv", rng.normal(size=(3000, 3)), rng.integers(0, 2, 3000))
+    write_csv(opt.channel("validation") / "val.csv", rng.normal(size=(10, 3)), rng.integers(0, 2, 10))
+    # 4 buffers x 3000 rows x 32 models x 4 bytes = 1.5 MB of batch buffers; everything else < 0.1 MB
+    done = opt.train(timeout=120, extra_env={"LINEAR_LEARNER_MEMORY_LIMIT": str(1 << 20)})
+    _assert_client_error(
+        opt, done, "needs about", "mini_batch_size 3,000 x num_models 32", "reduce mini_batch_size"
+    )

@@ -175,6 +175,7 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     memory.check_job(  # the data's real width and size, before the trainer allocates
         hp,
         feature_dim,
+        batch_rows=min(hp.mini_batch_size, train.n_rows),
         eval_rows=validation.n_rows if validation is not None else min(train.n_rows, 1_000_000),
         data_bytes=sum(memory.batch_bytes(b) for b in (train, validation, test)),
     )

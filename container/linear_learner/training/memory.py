@@ -89,24 +89,41 @@ def _gib(n: int) -> str:
 
 
 def check_fits(
-    need: MemoryEstimate, available: int, *, feature_dim: int, num_outputs: int, num_models: int
+    need: MemoryEstimate,
+    available: int,
+    *,
+    feature_dim: int,
+    num_outputs: int,
+    num_models: int,
+    batch_rows: int = 0,
 ) -> None:
-    """Raise ClientError when the estimate exceeds what is available; log the estimate otherwise."""
+    """Raise ClientError when the estimate exceeds what is available; log the estimate otherwise.
+
+    The message leads with the largest term, so it names the hyperparameter to change."""
     if need.total <= available:
         log.info("Estimated peak memory %s of %s available", _gib(need.total), _gib(available))
         return
-    what = f"feature_dim {feature_dim} x " + (f"num_classes {num_outputs} x " if num_outputs > 1 else "")
+    head = f"this configuration needs about {_gib(need.total)} of memory but {_gib(available)} is available: "
+    outputs = f"num_classes {num_outputs} x " if num_outputs > 1 else ""
+    if need.batches > max(need.parameters, need.data, need.evaluation):
+        raise ClientError(
+            head + f"mini_batch_size {batch_rows:,} x {outputs}num_models {num_models} needs "
+            f"{_gib(need.batches)} of score and gradient buffers; reduce mini_batch_size or num_models"
+        )
     raise ClientError(
-        f"this configuration needs about {_gib(need.total)} of memory but {_gib(available)} is available: "
-        f"{what}num_models {num_models} = {int(feature_dim) * num_outputs * num_models:,} float32 parameters "
+        head + f"feature_dim {feature_dim} x {outputs}num_models {num_models} = "
+        f"{int(feature_dim) * num_outputs * num_models:,} float32 parameters "
         f"({_gib(need.parameters)} with optimizer state and copies), {_gib(need.data)} of data; "
         "reduce num_models, num_classes or the number of features, or use an instance with more memory"
     )
 
 
-def check_job(hp, feature_dim: int, *, eval_rows: int = 0, data_bytes: int = 0) -> None:
+def check_job(hp, feature_dim: int, *, batch_rows: int = 0, eval_rows: int = 0, data_bytes: int = 0) -> None:
     """The job's check: `hp` is the resolved Hyperparameters; called before the data is read (when
-    feature_dim is given) and again with the data's width and size before the trainer allocates."""
+    feature_dim is given) and again with the data's width and size before the trainer allocates.
+
+    batch_rows: rows in a mini-batch, min(mini_batch_size, training rows); 0 before the data is
+    read, since a mini_batch_size beyond the data is cut to it rather than allocated."""
     from ..data.streaming import machine_memory
 
     k = hp.num_classes if hp.predictor_type == "multiclass_classifier" and hp.num_classes else 1
@@ -115,7 +132,7 @@ def check_job(hp, feature_dim: int, *, eval_rows: int = 0, data_bytes: int = 0) 
         num_outputs=k,
         num_models=hp.num_models,
         optimizer=hp.optimizer,
-        mini_batch_size=hp.mini_batch_size,
+        mini_batch_size=batch_rows,
         eval_rows=eval_rows,
         data_bytes=data_bytes,
     )
@@ -125,6 +142,7 @@ def check_job(hp, feature_dim: int, *, eval_rows: int = 0, data_bytes: int = 0) 
         feature_dim=feature_dim,
         num_outputs=k,
         num_models=hp.num_models,
+        batch_rows=batch_rows,
     )
 
 
