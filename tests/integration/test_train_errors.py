@@ -148,6 +148,13 @@ def test_malformed_hyperparameters_json_names_the_file(tmp_path):
     _fails(job, "hyperparameters.json")
 
 
+def test_a_missing_hyperparameters_file_is_named_with_the_base_directory(tmp_path):
+    """A mistyped SAGEMAKER_BASE_DIR finds no config at all: say so, not just 'predictor_type'."""
+    job = OptMl(tmp_path / "not-the-job-folder")
+    line = _fails(job, "missing required hyperparameter 'predictor_type'", "SAGEMAKER_BASE_DIR")
+    assert str(tmp_path / "not-the-job-folder" / "input" / "config" / "hyperparameters.json") in line
+
+
 def test_loss_that_does_not_fit_the_predictor_type(tmp_path):
     job = _binary_csv_job(
         tmp_path, "0,1\n1,2\n", {"predictor_type": "binary_classifier", "loss": "squared_loss"}

@@ -53,10 +53,19 @@ class JobContext:
 
 def load_context(paths: Paths) -> JobContext:
     """Read and validate every config file; log the three configuration lines like the built-in."""
-    raw_hp = load_json_config(paths.hyperparameters_file, required=False) or {}
+    hp_file = load_json_config(paths.hyperparameters_file, required=False)
+    raw_hp = hp_file or {}
     log.info("Reading default configuration: %s", json.dumps(default_configuration()))
     log.info("Reading provided configuration from %s: %s", paths.hyperparameters_file, json.dumps(raw_hp))
-    hp = parse_hyperparameters(raw_hp)
+    try:
+        hp = parse_hyperparameters(raw_hp)
+    except ClientError as exc:
+        if hp_file is not None:
+            raise
+        # SageMaker always writes the file: its absence locally usually means a wrong base directory
+        raise ClientError(
+            f"{exc} (there is no {paths.hyperparameters_file}: is SAGEMAKER_BASE_DIR right?)"
+        ) from None
     for warning in hp.warnings:
         log.warning(warning)
     raw_channels = load_json_config(paths.inputdataconfig_file, required=False)
