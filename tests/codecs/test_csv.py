@@ -106,6 +106,15 @@ def test_python_float_syntax_is_accepted() -> None:
             f"{SRC} line 1 column 1: non-numeric value 'label'; line 1 looks like a header ('label,f1,f2'), but CSV data must not have a header",
         ),
         (b"1,2,3\nlabel,f1,f2\n", {}, f"{SRC} line 2 column 1: non-numeric value 'label'; expected a number"),
+        (
+            b"1;2;3\n0;1;2\n",
+            {},
+            f"{SRC} line 1: has no ',' but ';' between its values; expected comma-separated",
+        ),
+        (b"1\t2\t3\n", {}, f"{SRC} line 1: has no ',' but tabs between its values"),
+        ("1,2,3\n".encode("utf-16"), {}, f"{SRC} line 1: holds NUL bytes: binary data or UTF-16 text"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\n", {}, f"{SRC} line 1: holds NUL bytes"),
+        (b"\xe9t\xe9,caf\xe9\n", {}, f"{SRC} line 1: is not UTF-8 text (byte 1 of the line)"),
         (b"1,2,3\n1,,3\n", {}, f"{SRC} line 2 column 2: empty value; expected a number in every column"),
         (
             b"1,2,3\n1,nan,3\n",

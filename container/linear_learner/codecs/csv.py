@@ -72,6 +72,25 @@ def _field_error(where: str, field: bytes, value: float | None) -> ClientError:
     return ClientError(f"{where}: cannot parse '{token}' as a number; expected a number{hint}")
 
 
+_OTHER_SEPARATORS = ((b";", "';'"), (b"\t", "tabs"), (b"|", "'|'"))
+
+
+def _not_csv_text(line: bytes) -> str | None:
+    """Why a first line that parses as nothing is not comma-separated UTF-8 text at all, if it is not
+    (binary files, UTF-16, other delimiters would otherwise all be called a header)."""
+    if b"\x00" in line:
+        return "holds NUL bytes: binary data or UTF-16 text; expected comma-separated numbers as UTF-8 text"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 text (byte {exc.start + 1} of the line); expected comma-separated numbers"
+    if b"," not in line:
+        for separator, name in _OTHER_SEPARATORS:
+            if separator in line:
+                return f"has no ',' but {name} between its values; expected comma-separated numbers"
+    return None
+
+
 def _decode_slow(
     lines: list[bytes], *, source: str, has_label: bool, feature_dim: int | None, first_line: int
 ) -> Batch:
@@ -85,6 +104,9 @@ def _decode_slow(
         fields = line.split(b",")
         values = [_parse(f) for f in fields]
         if number == 1 and all(v is None for v in values):
+            not_csv = _not_csv_text(line)
+            if not_csv:
+                raise ClientError(f"{source} line 1: {not_csv}")
             raise ClientError(
                 f"{source} line 1 column 1: non-numeric value '{_token(fields[0])}'; line 1 looks like a header "
                 f"('{excerpt(line.decode('utf-8', 'replace'))}'), but CSV data must not have a header: "

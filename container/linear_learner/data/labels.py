@@ -28,7 +28,7 @@ def check_labels(batch: Batch, predictor_type: str, num_classes: int | None, *, 
     bad = np.flatnonzero(~np.isfinite(y))
     if bad.size:
         i = int(bad[0])
-        raise ClientError(f"{_where(batch, i, unit)}: label {y[i]!r} is not a finite number")
+        raise ClientError(f"{_where(batch, i, unit)}: label {_fmt(y[i])} is not a finite number")
     if predictor_type == "binary_classifier":
         bad = np.flatnonzero((y != 0) & (y != 1))
         if bad.size:
@@ -47,7 +47,10 @@ def check_labels(batch: Batch, predictor_type: str, num_classes: int | None, *, 
                 hint = "; are the labels 1-based? subtract 1 so they run 0..num_classes-1"
             elif y[i] == np.round(y[i]) and y[i] >= k:
                 hint = f"; is num_classes={k} too small?"
+            problem = (
+                "is not an integer" if y[i] != np.round(y[i]) else f"is out of range for num_classes={k}"
+            )
             raise ClientError(
-                f"{_where(batch, i, unit)}: label {_fmt(y[i])} out of range for num_classes={k} "
+                f"{_where(batch, i, unit)}: label {_fmt(y[i])} {problem} "
                 f"(labels must be integers 0..{k - 1}{hint})"
             )
