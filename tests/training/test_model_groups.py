@@ -103,6 +103,7 @@ def _group(models: range, M: int, K: int, F: int, reduce_gradient=_mean) -> Mode
         wd=np.zeros(C, np.float32),
         l1=np.zeros(C, np.float32),
         lr_schedule=lambda base, t: base,
+        lr_period=1,
         update_bias=True,
         reduce_gradient=reduce_gradient,
         step_threads=1,

@@ -91,20 +91,20 @@ def softmax_gradient_t(ST, b, y, w, gb, loss):
     pow2 = np.empty(R, np.int32)
     scale = pow2.view(np.float32)
     for m in range(M):
-        for k in range(K):
+        s0 = ST[0, m]
+        b0 = b[m]
+        for r in range(R):
+            v = s0[r] + b0
+            s0[r] = v
+            mx[r] = v
+            zy[r] = v
+        for k in range(1, K):  # the bias, the row maximum and the label's score in one pass
             s = ST[k, m]
             bk = b[k * M + m]
-            for r in range(R):
-                s[r] += bk
-        s0 = ST[0, m]
-        for r in range(R):
-            mx[r] = s0[r]
-            zy[r] = s0[r]
-        for k in range(1, K):
-            s = ST[k, m]
             fk = np.float32(k)
             for r in range(R):
-                v = s[r]
+                v = s[r] + bk
+                s[r] = v
                 mx[r] = v if v > mx[r] else mx[r]
                 zy[r] = v if y[r] == fk else zy[r]
         for r in range(R):
@@ -115,10 +115,8 @@ def softmax_gradient_t(ST, b, y, w, gb, loss):
                 x = s[r] - mx[r]
                 x = x if x > lo else lo
                 mant, n = _exp_parts(x)
-                s[r] = mant
-                pow2[r] = (np.int32(n) + 127) << 23
-            for r in range(R):
-                e = s[r] * scale[r]
+                pow2[r] = (np.int32(n) + 127) << 23  # 2**n through the float view of these bits
+                e = mant * scale[r]
                 s[r] = e
                 den[r] += e
         wr = w[m] if per_model_w else w[0]

@@ -14,6 +14,8 @@ from .kernels import adam_update
 
 RMSPROP_DECAY = 0.9
 EPSILON = 1e-8
+_EPS32 = np.float32(EPSILON)
+_ONE32 = np.float32(1.0)
 
 
 def scheduled_lr(
@@ -58,6 +60,7 @@ class Optimizer:
         self.vb = np.zeros(C, np.float32) if name != "sgd" else None
         self._tmp = np.empty((F, C), np.float32, order=order)
         self._denom: np.ndarray | None = None  # adam/rmsprop preconditioner of the last W step
+        self._bias_views: tuple | None = None  # adam: b, (1, C) views of b, mb, vb, and zero L1
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that a checkpoint must hold to resume identically."""
@@ -117,16 +120,25 @@ class Optimizer:
             np.copysign(np.maximum(np.abs(W) - thresh, 0.0), W, out=W)
 
     def _adam_step(self, W, b, gW, gb, lr, wd, l1, update_bias: bool) -> None:
-        """adam in one compiled pass per array (learner/kernels.py): ~20 numpy calls cost more than the maths."""
+        """adam in one compiled pass per array (learner/kernels.py): ~20 numpy calls cost more than the
+        maths, and so would rebuilding the bias's (1, C) views and zero L1 at every one of the
+        thousands of steps an epoch takes."""
         c1 = np.float32(1 - float(self.beta_1) ** self.t)
         c2 = np.float32(1 - float(self.beta_2) ** self.t)
-        common = (self.beta_1, self.beta_2, c1, c2, np.float32(EPSILON))
-        one = np.float32(1.0)
-        adam_update(W, gW, self.mW, self.vW, lr, wd, l1, one, one, *common)
+        common = (self.beta_1, self.beta_2, c1, c2, _EPS32)
+        adam_update(W, gW, self.mW, self.vW, lr, wd, l1, _ONE32, _ONE32, *common)
         if update_bias:
-            P, g = b.reshape(1, -1), np.asarray(gb, np.float32).reshape(1, -1)
-            m1, m2 = self.mb.reshape(1, -1), self.vb.reshape(1, -1)
-            no_l1 = np.zeros_like(l1)
+            if self._bias_views is None or self._bias_views[0] is not b:
+                zeros = np.zeros(self.mb.shape, np.float32)
+                self._bias_views = (
+                    b,
+                    b.reshape(1, -1),
+                    self.mb.reshape(1, -1),
+                    self.vb.reshape(1, -1),
+                    zeros,
+                )
+            _, P, m1, m2, no_l1 = self._bias_views
+            g = np.asarray(gb, np.float32).reshape(1, -1)
             adam_update(P, g, m1, m2, lr, wd, no_l1, self.bias_lr_mult, self.bias_wd_mult, *common)
 
     def _direction(self, g: np.ndarray, m: np.ndarray, v: np.ndarray | None, tmp) -> np.ndarray:

@@ -80,6 +80,7 @@ class ModelGroup:
         wd: np.ndarray,
         l1: np.ndarray,
         lr_schedule: Callable[[np.ndarray, int], np.ndarray],
+        lr_period: int,
         update_bias: bool,
         reduce_gradient: GradientReducer,
         step_threads: int,
@@ -92,6 +93,8 @@ class ModelGroup:
         C = self.cols.size
         self.base_lr, self.wd, self.l1 = base_lr[self.cols], wd[self.cols], l1[self.cols]
         self.lr_schedule = lr_schedule
+        self.lr_period = max(1, lr_period)  # updates over which lr_schedule's result stays the same
+        self._lr: tuple[int, np.ndarray] | None = None
         self.update_bias = update_bias
         self.reduce_gradient = reduce_gradient
         self.step = GradientStep(
@@ -129,7 +132,10 @@ class ModelGroup:
         gW, gb, lsum = self.step(xb, yb, wb, self.W, self.b)
         self.loss_sum += lsum
         gW, gb = self.reduce_gradient(gW, gb, xb.shape[0])
-        lr = self.lr_schedule(self.base_lr, self.opt.t)
+        period = self.opt.t // self.lr_period
+        if self._lr is None or self._lr[0] != period:  # ~5 us of numpy per batch otherwise
+            self._lr = (period, self.lr_schedule(self.base_lr, self.opt.t))
+        lr = self._lr[1]
         self.opt.step(self.W, self.b, gW, gb, lr, self.wd, self.l1, update_bias=self.update_bias)
 
     def close(self) -> None:

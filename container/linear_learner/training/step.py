@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..learner.kernels import softmax_gradient_t, warm_up
 from ..learner.losses import Loss
@@ -70,6 +69,7 @@ class GradientStep:
     ):
         """max_chunks=1 keeps each batch whole (model groups already use the second core)."""
         self.loss = loss
+        self._fused_softmax = loss.name == "softmax_loss"
         self.K, self.M, self.F = num_outputs, num_models, n_features
         self.max_chunks = max_chunks
         self.threads = max(1, min(2, max_chunks, threads or usable_cores()))
@@ -108,7 +108,7 @@ class GradientStep:
 
     def __call__(self, xb, yb: np.ndarray, wb: np.ndarray, W: np.ndarray, b: np.ndarray):
         rows = xb.shape[0]
-        n = 1 if sp.issparse(xb) else self._chunks(rows)
+        n = self._chunks(rows) if isinstance(xb, np.ndarray) else 1  # sparse rows: one chunk
         bounds = chunk_bounds(rows, n)
         W_rows = self._row_major(W)
 
@@ -158,7 +158,7 @@ class GradientStep:
         """Fill chunk c's slots: X^T G, sum of G over rows, and sum of weighted losses per model."""
         K, M = self.K, self.M
         rows = x.shape[0]
-        if self.loss.name == "softmax_loss" and not sp.issparse(x):
+        if self._fused_softmax and isinstance(x, np.ndarray):
             buf = self._scores[c]
             if buf is None or buf.size < K * M * rows:
                 buf = self._scores[c] = np.empty(K * M * rows, np.float32)
@@ -188,5 +188,5 @@ def _softmax_backward(G: np.ndarray, x: np.ndarray, out: np.ndarray, K: int, M: 
     head = (K - 1) * M
     np.matmul(G[:head], x, out=out[:head])
     last = out[head:]
-    np.sum(out[:head].reshape(K - 1, M, -1), axis=0, out=last)
+    np.add.reduce(out[:head].reshape(K - 1, M, -1), axis=0, out=last)
     np.negative(last, out=last)
