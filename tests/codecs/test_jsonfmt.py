@@ -136,6 +136,10 @@ def test_json_errors(body: bytes, feature_dim: int, expected: str) -> None:
         ({"keys": [3], "shape": [3], "values": [1.0]}, "sparse key 3 is out of range; expected 0 <= key < 3"),
         ({"keys": [-1], "shape": [3], "values": [1.0]}, "sparse key -1 is out of range"),
         (
+            {"keys": [2, 0, 2], "shape": [3], "values": [1.0, 2.0, 3.0]},
+            "sparse key 2 appears more than once; expected each feature index at most once",
+        ),
+        (
             {"keys": [1.5], "shape": [3], "values": [1.0]},
             "sparse keys [1.5]; expected a list of integer feature indices",
         ),

@@ -274,6 +274,11 @@ def make(
         ),
         ([b"\x0a\x05\x0a\x03abc"], {}, "features has no 'values' entry (found ['abc'])"),
         ([b"\xff\xff\xff"], {}, "record 1 (byte 0): payload is not an aialgs.data.Record protobuf"),
+        (
+            [make([1.0, 2.0], keys=[0, 2], shape=[4]), make([1.0, 2.0, 3.0], keys=[3, 1, 3], shape=[4])],
+            {},
+            "record 2 (byte 60): sparse key 3 appears more than once; expected each feature index at most once",
+        ),
     ],
 )
 def test_error_messages_say_where_what_and_expected(payloads, kw, expected) -> None:

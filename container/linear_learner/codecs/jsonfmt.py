@@ -79,6 +79,12 @@ def _sparse(features: dict, where: str, feature_dim: int) -> tuple[list[int], li
     bad = next((k for k in keys if not 0 <= k < feature_dim), None)
     if bad is not None:
         raise ClientError(f"{where}: sparse key {bad} is out of range; expected 0 <= key < {feature_dim}")
+    if len(set(keys)) != len(keys):
+        seen: set[int] = set()
+        repeated = next(k for k in keys if k in seen or seen.add(k))
+        raise ClientError(
+            f"{where}: sparse key {repeated} appears more than once; expected each feature index at most once"
+        )
     return keys, values
 
 

@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from linear_learner.batch import Batch, Predictions
 from linear_learner.codecs import record_pb2
 from linear_learner.codecs.recordio import HEADER, LENGTH_MASK, MAGIC, encode_frame, iter_frames
+from linear_learner.codecs.sparse_keys import first_repeated_key
 from linear_learner.errors import ClientError, excerpt
 
 MAX_FEATURES = 2**31 - 1  # CSR column indices are int32; larger shapes are certainly a mistake
@@ -171,6 +172,12 @@ def _assemble(
             i = int(np.searchsorted(indptr, out[0], side="right")) - 1
             raise fail(
                 i, f"sparse key {int(indices[out[0]])} is out of range for shape [{d}]; expected keys < {d}"
+            )
+        repeated = first_repeated_key(indices, indptr)
+        if repeated is not None:
+            raise fail(
+                repeated[0],
+                f"sparse key {repeated[1]} appears more than once; expected each feature index at most once",
             )
         X = sp.csr_matrix((flat, indices.astype(np.int32), indptr), shape=(n, d))
     nonfinite = np.flatnonzero(~np.isfinite(flat))
@@ -363,6 +370,8 @@ def _decode_vectorised(
         if longest > 10 or (np.diff(terminators) != counts).any() or (indices >= np.uint64(d)).any():
             return None
         indptr = np.concatenate(([0], np.cumsum(counts)))
+        if first_repeated_key(indices, indptr) is not None:
+            return None  # the per-record path names the record
         X = sp.csr_matrix((flat, indices.astype(np.int32), indptr), shape=(n, d))
     y = _labels(arr, lay) if require_label else None
     if require_label and y is None:
