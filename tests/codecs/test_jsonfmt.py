@@ -118,6 +118,11 @@ def test_no_rows(body: bytes) -> None:
         (b"[1, 2, \xff]", 3, "request body: not UTF-8 text"),
         (b"[" * 100000 + b"]" * 100000, 3, "request body: JSON is nested too deeply"),
         (b"[" + b"9" * 5000 + b"]", 3, "request body: not valid JSON"),
+        (
+            b"1.5,2,3\n4,5,-6e-3\n",
+            3,
+            "not valid JSON (Extra data: line 1 column 4 (char 3)); the body looks like CSV",
+        ),
     ],
 )
 def test_json_errors(body: bytes, feature_dim: int, expected: str) -> None:

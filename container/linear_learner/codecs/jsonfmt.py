@@ -10,6 +10,7 @@ them (True -> 1.0, "3" -> 3.0) would score garbage. Sparse instances are never d
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -46,7 +47,16 @@ def _loads(text: bytes, where: str) -> object:
     except UnicodeDecodeError as exc:
         raise ClientError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # JSONDecodeError, and int literals with too many digits
-        raise ClientError(f"{where}: not valid JSON ({excerpt(str(exc), 120)})") from None
+        hint = "; the body looks like CSV: send it as text/csv" if _looks_like_csv(text) else ""
+        raise ClientError(f"{where}: not valid JSON ({excerpt(str(exc), 120)}){hint}") from None
+
+
+_CSV_LINE = re.compile(rb"\s*[-+.0-9][-+.0-9eE]*\s*(,\s*[-+.0-9eE]*\s*)+")
+
+
+def _looks_like_csv(text: bytes) -> bool:
+    """Whether the first line is comma-separated numbers (a CSV body sent as JSON)."""
+    return _CSV_LINE.fullmatch(text.lstrip().split(b"\n", 1)[0].rstrip(b"\r")) is not None
 
 
 def _numbers(values: object, where: str, what: str) -> list:
