@@ -280,7 +280,7 @@ class Trainer:
                 wd=cols(self.grid.wd),
                 l1=cols(self.grid.l1),
                 lr_schedule=functools.partial(self._lr, announce=models.start == 0),
-                lr_period=self.s.lr_scheduler_step if self.s.use_lr_scheduler else 1 << 62,
+                lr_period=self.s.lr_scheduler_step,  # also the debug log's period
                 update_bias=self.s.use_bias,
                 reduce_gradient=self._mean_gradient,
                 step_threads=self.threads if n_groups == 1 else 1,
