@@ -1,6 +1,6 @@
 """The layering rule of architecture.md: every module imports only downward.
 
-L0 errors/batch/env; L1 config; L2 codecs, learner (never each other); L3 data, model; L4 training,
+L0 errors/batch/env/stop; L1 config; L2 codecs, learner (never each other); L3 data, model; L4 training,
 serving (never each other); L5 cli. flask/gunicorn only in serving; torch only in
 training/torch_comm.py (and distributed setup); matplotlib only in training/report.py.
 """
@@ -9,7 +9,17 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "container" / "linear_learner"
-LEVEL = {"errors": 0, "batch": 0, "env": 0, "config": 1, "codecs": 2, "learner": 2, "data": 3, "model": 3}
+LEVEL = {
+    "errors": 0,
+    "batch": 0,
+    "env": 0,
+    "stop": 0,
+    "config": 1,
+    "codecs": 2,
+    "learner": 2,
+    "data": 3,
+    "model": 3,
+}
 LEVEL.update({"training": 4, "serving": 4, "cli": 5, "__init__": 0})
 SIBLINGS_FORBIDDEN = {
     ("codecs", "learner"),

@@ -10,9 +10,9 @@ import logging
 import os
 import signal
 import sys
-import threading
 import traceback
 
+from . import stop as stop_request
 from .env import Paths, ServingSettings
 from .errors import (
     EXIT_ALGORITHM_ERROR,
@@ -60,7 +60,8 @@ def train(paths: Paths | None = None) -> int:
 
     paths = paths or Paths.from_env()
     setup_logging()
-    stop = threading.Event()
+    stop = stop_request.REQUESTED  # also polled by blocking Pipe-mode reads (stop.py)
+    stop.clear()
 
     def on_sigterm(signum, frame):  # noqa: ARG001
         log.warning("SIGTERM received: stopping at the next mini-batch boundary")

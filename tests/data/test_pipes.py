@@ -84,3 +84,59 @@ def test_bad_wrapper_framing_names_pipe_and_byte():
     wrapped = encode_frame(b"1,2\n") + b"\x00" * 8
     with pytest.raises(ClientError, match=r"pipe.*RecordWrapperType=RecordIO.*byte 12"):
         UnwrappedRecordIO(io.BytesIO(wrapped), "pipe", add_newlines=True).read()
+
+
+def test_a_fifo_nobody_writes_to_is_a_client_error_after_the_timeout(tmp_path):
+    from linear_learner.data.pipes import FifoReader
+
+    os.mkfifo(tmp_path / "train_0")
+    reader = FifoReader(tmp_path / "train_0", "channel 'train' pipe 'train_0'", timeout=0.5, interval=0.05)
+    start = time.monotonic()
+    with pytest.raises(ClientError, match=r"pipe 'train_0' \(byte 0\): no data for 0.5 s \(nothing was"):
+        reader.read(100)
+    assert time.monotonic() - start < 5
+    reader.close()
+
+
+def test_a_writer_that_stalls_is_named_with_the_byte_offset_reached(tmp_path):
+    from linear_learner.data.pipes import FifoReader
+
+    path = tmp_path / "train_0"
+    os.mkfifo(path)
+    reader = FifoReader(path, "channel 'train' pipe 'train_0'", timeout=0.5, interval=0.05)
+    writer = os.open(path, os.O_WRONLY)
+    os.write(writer, b"1,2,3\n")
+    assert reader.read(100) == b"1,2,3\n"
+    with pytest.raises(ClientError, match=r"\(byte 6\): no data for 0.5 s; expected"):
+        reader.read(100)
+    os.close(writer)
+    reader.close()
+
+
+def test_a_stop_request_ends_the_wait(tmp_path):
+    from linear_learner import stop
+    from linear_learner.data.pipes import FifoReader
+    from linear_learner.errors import TrainingInterrupted
+
+    os.mkfifo(tmp_path / "train_0")
+    reader = FifoReader(tmp_path / "train_0", "channel 'train' pipe 'train_0'", timeout=60, interval=0.05)
+    threading.Timer(0.3, stop.REQUESTED.set).start()
+    try:
+        with pytest.raises(TrainingInterrupted, match="waiting for data on channel 'train' pipe 'train_0'"):
+            reader.read(100)
+    finally:
+        stop.REQUESTED.clear()
+        reader.close()
+
+
+def test_data_then_end_of_file_read_whole(tmp_path):
+    from linear_learner.data.pipes import FifoReader
+
+    path = tmp_path / "train_0"
+    feeder = _feed_fifo(path, b"x" * 300_000, delay=0.0)
+    while not path.exists():
+        time.sleep(0.01)
+    reader = FifoReader(path, "pipe", timeout=10)
+    assert io.BufferedReader(reader).read() == b"x" * 300_000
+    feeder.join()
+    reader.close()

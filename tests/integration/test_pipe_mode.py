@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +119,57 @@ def test_fifo_that_never_appears_is_a_client_error(tmp_path):
     assert run.returncode == 1
     line = opt.failure_line()
     assert line.startswith("ClientError") and "pipe 'train_0'" in line and "byte 0" in line, line
+    assert opt.model_files() == []
+
+
+def test_a_fifo_that_is_never_written_to_is_a_client_error(tmp_path):
+    """The FIFO exists but no writer ever opens it: a plain blocking open() would wait forever."""
+    X, y = _data(200, 3)
+    src = {"train": write_recordio(tmp_path / "src" / "train.pbr", X, y)}
+    opt = _pipe_job(tmp_path, src, RECORDIO)
+    os.mkfifo(opt.base / "input" / "data" / "train_0")
+    run = opt.train(timeout=120, extra_env={"LINEAR_LEARNER_PIPE_TIMEOUT": "2"})
+    assert run.returncode == 1, run.stderr[-2000:]
+    line = opt.failure_line()
+    assert line.startswith("ClientError: channel 'train' pipe 'train_0' (byte 0): no data for 2 s"), line
+    assert opt.model_files() == []
+
+
+def test_sigterm_while_waiting_on_a_silent_fifo_stops_the_job(tmp_path):
+    X, y = _data(200, 3)
+    src = {"train": write_recordio(tmp_path / "src" / "train.pbr", X, y)}
+    opt = _pipe_job(tmp_path, src, RECORDIO)
+    fifo = opt.base / "input" / "data" / "train_0"
+    os.mkfifo(fifo)
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(opt.base), "LINEAR_LEARNER_PIPE_TIMEOUT": "600"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linear_learner.cli", "train"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    writer = None
+    try:
+        deadline = time.monotonic() + 60
+        while writer is None and time.monotonic() < deadline:
+            # once the job has opened its end, a writer opens the FIFO and never writes
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: the job has not opened the FIFO yet
+                time.sleep(0.05)
+        assert writer is not None, "the job never opened its FIFO"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, out[-3000:]
+    assert opt.failure_line().startswith("ClientError: training was stopped by SIGTERM"), opt.failure_line()
+    assert "waiting for data on channel 'train' pipe 'train_0'" in opt.failure_line()
     assert opt.model_files() == []
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import select
 import stat
 import time
 import zlib
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import stop as stop_request
 from ..codecs.recordio import iter_frames_from_stream
-from ..errors import ClientError
+from ..errors import ClientError, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,57 @@ def wait_for_fifo(path: Path, channel: str, timeout: float, poll: float = 0.1) -
             log.info("Waiting for pipe %s (%.0f s of %g s)", path, now - start, timeout)
             next_log = now + 5.0
         time.sleep(poll)
+
+
+class FifoReader(io.RawIOBase):
+    """The read end of a FIFO that waits for its writer and its data in bounded, interruptible steps.
+
+    A plain blocking open() waits forever for a writer, and a blocking read() forever for data; both
+    retry when a signal interrupts them, so a SIGTERM could not stop the job and a pipe the platform
+    never fills would hang it. This opens without blocking and polls: every `interval` seconds it
+    checks the stop request (TrainingInterrupted) and, after `timeout` seconds without a byte,
+    raises a ClientError naming the pipe and the byte offset reached. Linux reports nothing on a
+    FIFO before its first writer, so no writer and a silent writer are the same wait.
+    """
+
+    def __init__(self, path: Path, source: str, timeout: float, interval: float = 0.25) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.source, self.timeout, self.interval = source, timeout, interval
+        self.offset = 0
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        waited = 0.0
+        while True:
+            if self._poll.poll(int(self.interval * 1000)):
+                try:
+                    n = os.readv(self._fd, [buffer])
+                except BlockingIOError:  # woken without data after all: wait again
+                    continue
+                self.offset += n
+                return n
+            if stop_request.REQUESTED.is_set():
+                raise TrainingInterrupted(f"while waiting for data on {self.source}")
+            waited += self.interval
+            if waited >= self.timeout:
+                writer = " (nothing was written to it)" if self.offset == 0 else ""
+                raise ClientError(
+                    f"{self.source} (byte {self.offset}): no data for {self.timeout:g} s{writer}; expected "
+                    "the platform to stream the channel (LINEAR_LEARNER_PIPE_TIMEOUT sets the wait)"
+                )
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
 class GzipSniffer(io.RawIOBase):
@@ -213,7 +266,7 @@ class PipeChannel:
         wait_for_fifo(path, self.channel, self.timeout)
         source = f"channel '{self.channel}' pipe '{path.name}'"
         log.info("Reading %s", path)
-        raw = open(path, "rb", buffering=0)  # noqa: SIM115 -- closed via the wrapper; blocks until the writer has opened its end
+        raw = FifoReader(path, source, self.timeout)  # closed via the wrapper
         _grow_pipe_buffer(raw.fileno())
         stream: BinaryIO = GzipSniffer(raw, source)
         if self.record_wrapper == "RecordIO":
