@@ -15,7 +15,10 @@ import argparse
 import errno
 import gzip as gzip_module
 import os
+import signal
+import stat
 import struct
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +28,15 @@ _MAGIC = 0xCED7230A
 
 def _wrap(payload: bytes) -> bytes:
     return struct.pack("<II", _MAGIC, len(payload)) + payload + b"\0" * ((4 - len(payload) % 4) % 4)
+
+
+def _make_fifo(path: Path) -> None:
+    """mkfifo, reusing a FIFO left behind by a feeder that was killed (anything else is an error)."""
+    try:
+        os.mkfifo(path)
+    except FileExistsError:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            raise FileExistsError(f"{path} exists and is not a FIFO") from None
 
 
 class PipeFeeder:
@@ -95,7 +107,7 @@ class PipeFeeder:
             index = 0
             while not self._stop.is_set() and (self.passes is None or index < self.passes):
                 fifo = self.data_dir / f"{self.channel}_{index}"
-                os.mkfifo(fifo)
+                _make_fifo(fifo)
                 try:
                     fd = self._open_writer(fifo)
                     if fd is None:
@@ -137,12 +149,23 @@ def main() -> None:
         gzip=args.gzip,
         wrap_recordio=args.wrap_recordio,
     )
+    # SIGTERM (kill, a test harness) stops like Ctrl-C, so the current FIFO is removed, not left
+    # behind; the handler only sets the event (an exception would interrupt join() mid-wait)
+    signal.signal(signal.SIGTERM, lambda signum, frame: feeder._stop.set())
     feeder.start()
     try:
         while feeder._thread.is_alive():
             feeder._thread.join(0.5)
     except KeyboardInterrupt:
         feeder.stop()
+    if feeder.error is not None:
+        print(f"pipe_feeder: {type(feeder.error).__name__}: {feeder.error}", file=sys.stderr)
+        sys.exit(1)
+    print(
+        f"pipe_feeder: channel {args.channel!r}: {len(feeder.completed)} pass(es) written"
+        + (f", {len(feeder.early)} closed early by the reader" if feeder.early else ""),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

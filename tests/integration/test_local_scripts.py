@@ -111,3 +111,44 @@ def test_committed_test_dir_is_what_make_test_dir_generates(tmp_path: Path) -> N
         if path.is_file():
             committed = LOCAL_TEST / path.relative_to(copy)
             assert committed.read_text() == path.read_text(), committed
+
+
+def _feeder(data_dir: Path, *files: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        str(LOCAL_TEST / "pipe_feeder.py"),
+        "--data-dir",
+        str(data_dir),
+        "--channel",
+        "train",
+    ]
+    return subprocess.Popen([*cmd, *map(str, files)], stderr=subprocess.PIPE, text=True)
+
+
+def test_pipe_feeder_reuses_a_stale_fifo_and_removes_its_own_on_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "part.csv"
+    data.write_text("1,2\n")
+    os.mkfifo(tmp_path / "train_0")  # left behind by a feeder that was killed
+    proc = _feeder(tmp_path, data)
+    reader = os.open(tmp_path / "train_0", os.O_RDONLY)  # blocks until the feeder opens its end
+    assert os.read(reader, 100) == b"1,2\n"
+    os.close(reader)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "train_1").exists():  # the next pass's FIFO, waiting for a reader
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "1 pass(es) written" in err
+    assert not (tmp_path / "train_1").exists()
+
+
+def test_pipe_feeder_reports_its_error_and_exits_non_zero(tmp_path: Path) -> None:
+    data = tmp_path / "part.csv"
+    data.write_text("1,2\n")
+    (tmp_path / "train_0").write_text("not a fifo")
+    proc = _feeder(tmp_path, data)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "train_0 exists and is not a FIFO" in err
