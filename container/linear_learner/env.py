@@ -114,6 +114,10 @@ class ServingSettings:
         )
         timeout = _int_env(environ, ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "MODEL_SERVER_TIMEOUT"), 60)
         payload_mb = _int_env(environ, ("SAGEMAKER_MAX_PAYLOAD_IN_MB",), 6)
+        if payload_mb is not None and payload_mb < 0:
+            raise ValueError(
+                f"SAGEMAKER_MAX_PAYLOAD_IN_MB must be 0 (100 MiB) or a positive number of MiB (got {payload_mb})"
+            )
         if payload_mb == 0:
             payload_mb = 100
         concurrent = _int_env(environ, ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), None)

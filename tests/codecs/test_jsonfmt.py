@@ -39,6 +39,12 @@ def test_dense_shapes(doc) -> None:
     assert batch.origin == "request body"
 
 
+@pytest.mark.parametrize("doc", [{"features": [1, 2, 3]}, {"data": {"features": {"values": [1, 2, 3]}}}])
+def test_one_instance_object_is_one_row_as_in_json_lines(doc) -> None:
+    batch = decode_json(as_bytes(JSONSerializer().serialize(doc)), feature_dim=3)
+    np.testing.assert_array_equal(batch.X, np.array([[1, 2, 3]], dtype=np.float32))
+
+
 def test_single_row_and_numpy_through_sdk_serializer() -> None:
     np.testing.assert_array_equal(decode_json(b"[1, 2.5, 3]", feature_dim=3).X, [[1, 2.5, 3]])
     X = np.random.default_rng(0).normal(size=(4, 3))

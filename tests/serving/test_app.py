@@ -103,6 +103,12 @@ def test_execution_parameters_honour_the_environment(env, expected) -> None:
     assert execution_parameters(settings) == expected
 
 
+@pytest.mark.parametrize("value", ["-1", "abc"])
+def test_a_payload_limit_that_is_not_a_size_is_refused(value) -> None:
+    with pytest.raises(ValueError, match="SAGEMAKER_MAX_PAYLOAD_IN_MB must be"):
+        ServingSettings.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": value})
+
+
 def test_declared_content_length_over_the_limit_is_refused_before_reading(binary) -> None:
     app = create_app(
         Predictor(load_artifact(binary.base_dir / "model")), ServingSettings(max_payload_bytes=100)

@@ -22,7 +22,7 @@ from linear_learner.errors import ClientError, excerpt
 SHAPES = (
     'expected {"instances": [{"features": [...]}, ...]}, {"instances": [{"data": {"features": {"values": [...]}}}]}, '
     'sparse {"instances": [{"data": {"features": {"keys": [...], "shape": [d], "values": [...]}}}]}, '
-    "a list of rows [[...], ...] or one row [...]"
+    'a list of rows [[...], ...], one instance {"features": [...]} or one row [...]'
 )
 LINE_SHAPES = (
     'expected one instance per line: {"features": [...]}, {"data": {"features": {"values": [...]}}}, '
@@ -171,6 +171,8 @@ def decode_json(body: bytes, *, feature_dim: int, source: str = "request body") 
     elif isinstance(doc, list):
         is_single_row = bool(doc) and not isinstance(doc[0], list | dict)
         instances = [doc] if is_single_row else doc
+    elif isinstance(doc, dict) and ("features" in doc or "data" in doc):
+        instances = [doc]  # one instance, as a JSON Lines line would hold it
     else:
         raise ClientError(f"{source}: unrecognised JSON document {_show(doc)}; {SHAPES}")
     if not instances:
