@@ -98,6 +98,21 @@ def test_file_and_pipe_streaming_train_the_same_model(tmp_path):
     assert acc > 0.9, acc  # label-sorted input trained well: the streamed order is shuffled
 
 
+def test_a_pipe_job_says_that_it_writes_no_checkpoints(tmp_path):
+    X, y = _data(500, 3)
+    src = {"train": write_recordio(tmp_path / "src" / "train.pbr", X, y)}
+    opt = _pipe_job(tmp_path, src, RECORDIO)
+    config = opt.base / "input" / "config" / "checkpointconfig.json"
+    config.write_text(json.dumps({"LocalPath": str(tmp_path / "ckpt")}))
+    run, _ = _run_pipe(opt, src, {})
+    assert run.returncode == 0, run.stderr[-3000:]
+    (warning,) = [
+        line for line in (run.stdout + run.stderr).splitlines() if "checkpoints are written" in line
+    ]
+    assert "streamed (Pipe mode" in warning and "a restart trains from the first epoch" in warning
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
+
+
 def test_pipe_csv_gzip_and_recordio_wrapper(tmp_path):
     X, y = _data(1200, 4, seed=1)
     src = {

@@ -269,6 +269,14 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
     if comm.world_size == 1 and isinstance(feed, InMemoryFeed):  # streamed/multi-host epochs: no resume
         shape = (feature_dim, k, grid.num_models)
         trainer.checkpointer = checkpoint.for_job(paths, hp.raw, shape, [X, feed.y, val_X, val_y])
+    elif paths.checkpointconfig_file.exists():
+        why = "multi-host" if comm.world_size > 1 else "streamed (Pipe mode or larger than the memory budget)"
+        log.warning(
+            "%s exists but checkpoints are written only for single-host training from memory; this job "
+            "is %s, so a restart trains from the first epoch",
+            paths.checkpointconfig_file,
+            why,
+        )
     t_train = time.time()
     result = trainer.fit(feed, val_X, val_y)
     if result.epochs_run < hp.epochs:
