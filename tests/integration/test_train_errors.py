@@ -49,6 +49,22 @@ def test_csv_read_without_content_type_is_bad_magic_with_hint(tmp_path):
     _fails(job, "channel 'train'", "a.csv", "byte 0", "magic", "text/csv")
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_gzip_files_in_file_mode_are_named_as_gzip(tmp_path, streamed):
+    import gzip
+
+    job = OptMl(tmp_path)
+    job.write_config({"predictor_type": "binary_classifier"}, {"train": CSV})
+    write_csv(tmp_path / "a.csv", X4, Y_BIN)
+    (job.channel("train") / "a.csv.gz").write_bytes(gzip.compress((tmp_path / "a.csv").read_bytes()))
+    env = {"LINEAR_LEARNER_MEMORY_BUDGET": "100"} if streamed else {}
+    result = job.train(timeout=120, extra_env=env)
+    assert result.returncode == 1
+    line = job.failure_line()
+    assert line.startswith("ClientError: channel 'train' file 'a.csv.gz'"), line
+    assert "gzip-compressed: File mode reads files as they are" in line
+
+
 def test_truncated_record_names_file_and_offset(tmp_path):
     job = OptMl(tmp_path)
     job.write_config({"predictor_type": "binary_classifier"}, {"train": RECORDIO})

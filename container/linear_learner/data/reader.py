@@ -31,8 +31,18 @@ def decode_bytes(data: bytes, content_type: str, source: str, feature_dim: int |
     return pb_codec.decode_records(data, source=source, require_label=True, feature_dim=feature_dim)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+GZIP_HINT = (
+    " (the file is gzip-compressed: File mode reads files as they are, so decompress them first; "
+    "CompressionType=Gzip is honoured in Pipe mode)"
+)
+
+
 def _content_type_hint(data: bytes, content_type: str, content_type_given: bool) -> str:
-    if content_type == RECORDIO and not content_type_given and data[:1].isascii() and b"," in data[:4096]:
+    if data[:2] == GZIP_MAGIC:
+        return GZIP_HINT
+    looks_like_text = data[:4] != RECORDIO_MAGIC and data[:1].isascii() and b"," in data[:4096]
+    if content_type == RECORDIO and not content_type_given and looks_like_text:
         return (
             " (the channel has no ContentType, so it was read as application/x-recordio-protobuf; "
             "for CSV data set ContentType to text/csv)"

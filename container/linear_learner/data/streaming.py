@@ -29,7 +29,7 @@ from ..batch import Batch
 from ..errors import ClientError
 from .chunks import CHUNK_BYTES, iter_csv, iter_recordio
 from .labels import check_labels
-from .reader import CSV
+from .reader import CSV, GZIP_HINT, GZIP_MAGIC
 from .sources import describe, list_channel_files
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,12 @@ def file_streams(channel: str, channel_dir: Path) -> Callable[[], Iterator[tuple
 
     def open_pass() -> Iterator[tuple[str, BinaryIO]]:
         for path in files:
+            source = describe(channel, path, channel_dir)
             with open(path, "rb") as fh:
-                yield describe(channel, path, channel_dir), fh
+                if fh.read(2) == GZIP_MAGIC:
+                    raise ClientError(f"{source} (byte 0): unreadable as it is{GZIP_HINT}")
+                fh.seek(0)
+                yield source, fh
 
     return open_pass
 
