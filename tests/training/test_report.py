@@ -185,3 +185,17 @@ def test_heatmap_draws_an_absent_class_and_skips_huge_k(tmp_path: Path) -> None:
         is None
     )
     assert not (tmp_path / "big.png").exists()
+
+
+def test_classes_without_rows_get_a_warning_and_a_null_recall(tmp_path) -> None:
+    """num_classes=12 on the ten digits: classes 10 and 11 cannot be learned or scored."""
+    X, y = datasets.load_digits(return_X_y=True)
+    hp = {"predictor_type": "multiclass_classifier", "num_classes": 12, "epochs": 2, "num_models": 2}
+    opt, stdout = train_job(tmp_path, X, y, hp)
+    (warning,) = [line for line in stdout.splitlines() if "never occur" in line]
+    assert "2 of num_classes=12 classes never occur in the training data (class 10, 11)" in warning
+    doc = json.loads((opt.base / "output" / "data" / "metrics.json").read_text())
+    recall = doc["channels"]["test"]["per_class_recall"]
+    assert recall[10] is None and recall[11] is None
+    assert all(isinstance(r, float) for r in recall[:10])
+    assert_png(opt.base / "output" / "data" / "per_class_recall.png")

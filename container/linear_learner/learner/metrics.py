@@ -95,9 +95,10 @@ def multiclass_metrics(y: np.ndarray, probs: np.ndarray, top_k: int, beta: float
 
 
 def per_class_recall(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """Recall of each class; NaN for a class with no rows (undefined, not 0: nothing was missed)."""
     cm = confusion_matrix(y, pred, k)
     support = cm.sum(axis=1)
-    return np.divide(np.diag(cm).astype(np.float64), support, out=np.zeros(k), where=support > 0)
+    return np.divide(np.diag(cm).astype(np.float64), support, out=np.full(k, np.nan), where=support > 0)
 
 
 def regression_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:

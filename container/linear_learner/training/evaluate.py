@@ -70,7 +70,8 @@ def channel_metrics(
         k = artifact.num_classes
         out.update(M.multiclass_metrics(y, pred.scores, hp.accuracy_top_k, hp.f_beta))
         extra["confusion_matrix"] = M.confusion_matrix(y, pred.labels, k).tolist()
-        extra["per_class_recall"] = M.per_class_recall(y, pred.labels, k).tolist()
+        recall = M.per_class_recall(y, pred.labels, k)
+        extra["per_class_recall"] = [None if np.isnan(r) else r for r in recall.tolist()]  # no rows: null
     else:
         out.update(M.regression_metrics(y, pred.scores))
     return ChannelResult(batch.origin, out, y, pred, extra)

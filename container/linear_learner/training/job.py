@@ -148,6 +148,25 @@ def train_settings(hp: Hyperparameters, k: int) -> TrainSettings:
     return TrainSettings(**same_name, num_outputs=k, criterion=criterion)
 
 
+def _warn_absent_classes(y: np.ndarray, k: int, comm, *, sample: bool) -> None:
+    """num_classes larger than the labels used: those classes cannot be learned, and their recall in
+    the reports is undefined (null), so say which ones before training."""
+    counts = np.bincount(y.astype(np.int64), minlength=k).astype(np.float64)
+    comm.allreduce_sum(counts)
+    absent = np.flatnonzero(counts == 0)
+    if absent.size:
+        where = "the first training rows (the streamed sample)" if sample else "the training data"
+        shown = ", ".join(str(c) for c in absent[:10]) + (", ..." if absent.size > 10 else "")
+        log.warning(
+            "%d of num_classes=%d classes never occur in %s (class %s): they cannot be learned, and "
+            "their recall is reported as null; is num_classes right?",
+            absent.size,
+            k,
+            where,
+            shown,
+        )
+
+
 def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) -> None:
     """The whole job. Raises ClientError for the user's mistakes; writes the model only on success."""
     t_start = time.time()
@@ -194,6 +213,8 @@ def run_training(paths: Paths, should_stop: Callable[[], bool] = lambda: False) 
             hp.mini_batch_size,
             train.n_rows,
         )
+    if hp.predictor_type == "multiclass_classifier":
+        _warn_absent_classes(train.y, hp.num_classes, comm, sample=feed is not None)
 
     stats = fit_statistics(hp, train, comm, any_sparse, rotate=feed is None)
     scaler, grid, weights_per_class = stats.scaler, stats.grid, stats.class_weights

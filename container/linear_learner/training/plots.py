@@ -96,7 +96,8 @@ def recall_bars(
     ax.set_xlabel("Recall (fraction of the class predicted correctly)")
     ax.set_title(title)
     for i in rows:
-        ax.text(recall[i] + 0.01, i, f"{recall[i]:.2f} (n={support[i]})", va="center", fontsize=9)
+        label = f"{recall[i]:.2f} (n={support[i]})" if support[i] else "no rows"
+        ax.text(recall[i] + 0.01, i, label, va="center", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
