@@ -76,8 +76,9 @@ class Optimizer:
     def copy_columns(self, full: Optimizer, cols: np.ndarray) -> None:
         """Take the update count and columns `cols` of a wider optimizer's state (model groups)."""
         self.t = full.t
+        theirs = full.column_arrays()
         for name, arr in self.column_arrays().items():
-            arr[...] = full.column_arrays()[name][..., cols]
+            arr[...] = theirs[name][..., cols]
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.t = int(state["t"][0])

@@ -100,10 +100,12 @@ class ModelGroup:
         self.step = GradientStep(
             loss, K, len(models), n_features, threads=step_threads, max_chunks=row_chunks
         )
+        self.loss_sum = np.zeros(len(models), np.float64)
+        if self.whole:  # `load` hands it the full arrays: no copies of its own
+            return
         self.opt = optimizer((n_features, C))
         self.W = np.empty((n_features, C), np.float32, order="F")  # as init_parameters lays it
         self.b = np.empty(C, np.float32)
-        self.loss_sum = np.zeros(len(models), np.float64)
 
     def load(self, W: np.ndarray, b: np.ndarray, opt: Optimizer) -> None:
         """Start an epoch from the full parameters and optimizer state."""
@@ -121,8 +123,9 @@ class ModelGroup:
             W[:, self.cols] = self.W
             b[self.cols] = self.b
             opt.t = self.opt.t
+            mine = self.opt.column_arrays()
             for name, full in opt.column_arrays().items():
-                full[..., self.cols] = self.opt.column_arrays()[name]
+                full[..., self.cols] = mine[name]
         loss_sum[self.models.start : self.models.stop] = self.loss_sum
 
     def train(self, xb, yb: np.ndarray, wb: np.ndarray) -> None:

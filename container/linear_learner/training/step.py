@@ -76,10 +76,11 @@ class GradientStep:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="gradient") if self.threads > 1 else None
         # column-major gradient slots: S^T X (below) writes each output's row of W^T contiguously
         C = num_outputs * num_models
-        self._gW = np.empty((MAX_CHUNKS, C, n_features), np.float32).transpose(0, 2, 1)
-        self._gb = np.empty((MAX_CHUNKS, num_outputs * num_models), np.float32)
-        self._loss = np.empty((MAX_CHUNKS, num_models), np.float64)
-        self._scores: list[np.ndarray | None] = [None] * MAX_CHUNKS  # transposed scores per chunk
+        # one slot per chunk a batch can be cut into (a model group's step keeps batches whole)
+        self._gW = np.empty((max_chunks, C, n_features), np.float32).transpose(0, 2, 1)
+        self._gb = np.empty((max_chunks, C), np.float32)
+        self._loss = np.empty((max_chunks, num_models), np.float64)
+        self._scores: list[np.ndarray | None] = [None] * max_chunks  # transposed scores per chunk
         self._W_rows: np.ndarray | None = None
         warm_up()  # compile before the first epoch is timed
 
